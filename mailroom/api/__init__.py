@@ -1,0 +1,1 @@
+"""The reply function's HTTP API and agent UI (Powertools event handler, Jinja2, htmx)."""

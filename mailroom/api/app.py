@@ -1,0 +1,30 @@
+"""The reply function's resolver: routes, validation, OpenAPI, security headers, errors."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+
+from mailroom.api import routes_api, routes_pages, static_files
+from mailroom.api.security import security_headers
+
+OPENAPI_PATH = "/api/openapi.json"
+
+
+def create_app() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.use(middlewares=[security_headers])
+    app.include_router(routes_api.router)
+    app.include_router(routes_pages.router)
+    app.include_router(static_files.router)
+
+    @app.get(OPENAPI_PATH, include_in_schema=False)
+    def openapi() -> Response[str]:
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=app.get_openapi_json_schema(
+                title="Mailroom API", version="0.1.0", description="The shared inbox's JSON API."
+            ),
+        )
+
+    return app

@@ -1,0 +1,54 @@
+"""Jinja2 for the agent UI: autoescaped templates packaged with the code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from mailroom.clock import parse_iso
+from mailroom.mail.model import MessageFlag
+
+
+def ago(value: str | None, now: datetime | None = None) -> str:
+    """``5m``, ``3h``, ``2d``: how long ago an ISO timestamp was."""
+    if not value:
+        return ""
+    seconds = int(((now or datetime.now(UTC)) - parse_iso(value)).total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return "now"
+
+
+FLAG_LABELS = {
+    MessageFlag.PARSE_FAILED.value: "unreadable",
+    MessageFlag.AUTO_REPLY.value: "auto-reply",
+    MessageFlag.BULK.value: "bulk",
+    MessageFlag.BOUNCE.value: "bounce",
+    MessageFlag.SPAM.value: "spam",
+    MessageFlag.VIRUS.value: "virus",
+    MessageFlag.QUARANTINED.value: "quarantined",
+    MessageFlag.AUTH_FAILED.value: "auth failed",
+}
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("mailroom.api", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ago"] = ago
+    env.globals["flag_labels"] = FLAG_LABELS
+    return env
+
+
+def render(template: str, status_code: int = 200, **context: Any) -> Response[str]:
+    body = environment().get_template(template).render(**context)
+    return Response(status_code=status_code, content_type="text/html; charset=utf-8", body=body)

@@ -1,0 +1,105 @@
+"""JSON API: conversations and their messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from mailroom.api import wiring
+from mailroom.api.schemas import (
+    ConversationDetail,
+    ConversationList,
+    ConversationSummary,
+    EventOut,
+    MessageOut,
+)
+from mailroom.domain.conversation import Status
+from mailroom.inbox.cursor import InvalidCursorError
+from mailroom.inbox.directory import list_mailboxes
+from mailroom.inbox.queries import list_conversations
+from mailroom.inbox.thread import load_thread
+from mailroom.storage import BlobNotFoundError
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
+
+ConversationId = Annotated[str, Path(pattern=r"^c[0-9a-z]{6,32}$", description="Conversation id")]
+
+
+def visible_mailboxes(requested: str | None) -> list[str]:
+    """The mailboxes a listing covers (access scoping arrives with sign-in)."""
+    known = sorted(str(item["address"]) for item in list_mailboxes(wiring.table()))
+    if requested is None:
+        return known
+    wanted = requested.lower()
+    return [wanted] if wanted in known else []
+
+
+@router.get("/api/conversations", summary="List conversations, newest activity first")
+def get_conversations(
+    mailbox: Annotated[str | None, Query(description="Only this mailbox address")] = None,
+    status: Annotated[Status | None, Query(description="Only this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> ConversationList:
+    try:
+        page = list_conversations(
+            wiring.table(), mailboxes=visible_mailboxes(mailbox), status=status, limit=limit, cursor=cursor
+        )
+    except InvalidCursorError as exc:
+        raise BadRequestError(str(exc)) from exc
+    return ConversationList(
+        items=[ConversationSummary.of(c) for c in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/api/conversations/<conversation_id>", summary="One conversation with its messages and events")
+def get_conversation(conversation_id: ConversationId) -> ConversationDetail:
+    thread = load_thread(wiring.table(), wiring.store(), conversation_id)
+    if thread is None:
+        raise NotFoundError(f"no conversation {conversation_id}")
+    return ConversationDetail(
+        **ConversationSummary.of(thread.conversation).model_dump(),
+        messages=[MessageOut.of(m) for m in thread.messages],
+        events=[EventOut.of(e) for e in thread.events],
+    )
+
+
+@router.get(
+    "/api/conversations/<conversation_id>/messages/<message_key>/attachments/<index>",
+    summary="Download an attachment",
+)
+# No return annotation on purpose: with one (Response[bytes]), Powertools' response validation
+# serializes the bytes to text and the download is corrupted.
+def get_attachment(  # type: ignore[no-untyped-def]
+    conversation_id: ConversationId,
+    message_key: Annotated[str, Path(pattern=r"^m[0-9a-z]{6,32}$")],
+    index: Annotated[int, Path(ge=0, le=10_000)],
+):
+    thread = load_thread(wiring.table(), wiring.store(), conversation_id)
+    message = next((m for m in thread.messages if m.key == message_key), None) if thread else None
+    attachment = next((a for a in message.attachments if a.index == index), None) if message else None
+    if attachment is None:
+        raise NotFoundError("no such attachment")
+    try:
+        data = wiring.store().get(attachment.key)
+    except BlobNotFoundError as exc:
+        raise NotFoundError("the attachment's content is gone (deleted or expired)") from exc
+    safe_name = attachment.filename.replace('"', "").replace("\\", "")
+    return Response(
+        status_code=200,
+        content_type="application/octet-stream",
+        body=data,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{_rfc5987(safe_name)}",
+            "Cache-Control": "private, max-age=300",
+        },
+    )
+
+
+def _rfc5987(name: str) -> str:
+    return quote(name, safe="")

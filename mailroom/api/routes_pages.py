@@ -1,0 +1,79 @@
+"""The agent UI's pages: server-rendered HTML, htmx for live updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from mailroom.api import wiring
+from mailroom.api.render import render
+from mailroom.api.routes_api import visible_mailboxes
+from mailroom.domain.conversation import Status
+from mailroom.inbox.cursor import InvalidCursorError
+from mailroom.inbox.queries import list_conversations
+from mailroom.inbox.thread import load_thread
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
+
+_STATUS_TABS = [
+    None,
+    Status.OPEN,
+    Status.PENDING,
+    Status.SNOOZED,
+    Status.CLOSED,
+    Status.SPAM,
+    Status.QUARANTINED,
+]
+
+
+def _inbox_context() -> dict[str, Any]:
+    query = router.current_event.query_string_parameters or {}
+    mailbox = query.get("mailbox") or None
+    status_name = query.get("status") or None
+    status = Status(status_name) if status_name in {s.value for s in Status} else None
+    cursor = query.get("cursor") or None
+    mailboxes = visible_mailboxes(None)
+    try:
+        page = list_conversations(
+            wiring.table(), mailboxes=visible_mailboxes(mailbox), status=status, limit=50, cursor=cursor
+        )
+        error = None
+    except InvalidCursorError as exc:
+        page, error = list_conversations(wiring.table(), mailboxes=[], limit=1), str(exc)
+    return {
+        "conversations": page.items,
+        "next_cursor": page.next_cursor,
+        "mailboxes": mailboxes,
+        "mailbox": mailbox,
+        "status": status.value if status else None,
+        "cursor": cursor,
+        "tabs": [s.value if s else None for s in _STATUS_TABS],
+        "error": error,
+    }
+
+
+@router.get("/", include_in_schema=False)
+def inbox_page() -> Response[str]:
+    return render("inbox.html", **_inbox_context())
+
+
+@router.get("/partials/inbox-rows", include_in_schema=False)
+def inbox_rows() -> Response[str]:
+    return render("_inbox_rows.html", **_inbox_context())
+
+
+@router.get("/conversations/<conversation_id>", include_in_schema=False)
+def conversation_page(conversation_id: str) -> Response[str]:
+    thread = (
+        load_thread(wiring.table(), wiring.store(), conversation_id) if conversation_id.isalnum() else None
+    )
+    if thread is None:
+        return render("not_found.html", status_code=404, what="conversation", ident=conversation_id)
+    timeline = sorted(
+        [("message", m.received_at, m) for m in thread.messages]
+        + [("event", e.at, e) for e in thread.events],
+        key=lambda entry: (entry[1], 0 if entry[0] == "message" else 1),
+    )
+    return render("conversation.html", conversation=thread.conversation, timeline=timeline)

@@ -1,0 +1,24 @@
+"""Dependencies of the reply function, built once per Lambda container."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from mailroom.settings import get_settings
+from mailroom.storage import BlobStore, open_store
+from mailroom.table.client import Table, table_from_settings
+
+
+@lru_cache(maxsize=1)
+def table() -> Table:
+    return table_from_settings(get_settings())
+
+
+@lru_cache(maxsize=1)
+def store() -> BlobStore:
+    return open_store(get_settings().raw_store_url)
+
+
+def reset() -> None:
+    table.cache_clear()
+    store.cache_clear()

@@ -1,0 +1,63 @@
+"""The ``mailroom`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+@click.version_option(package_name="mailroom")
+def main() -> None:
+    """Mailroom: a serverless shared inbox."""
+
+
+@main.command()
+@click.option("--smtp-port", default=2525, show_default=True, help="SMTP port (SES receiving stand-in).")
+@click.option("--http-port", default=8080, show_default=True, help="HTTP port (API Gateway stand-in).")
+@click.option(
+    "--data-dir",
+    default=".data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where DynamoDB Local, raw mail and the outbox live; data survives restarts.",
+)
+@click.option(
+    "--demo/--no-demo", default=False, show_default=True, help="Seed demo mailboxes, users and mail."
+)
+@click.option("--domain", "domains", multiple=True, help="Accept mail for this domain (repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def sandbox(
+    smtp_port: int, http_port: int, data_dir: Path, demo: bool, domains: tuple[str, ...], host: str
+) -> None:
+    """Run the whole pipeline locally: SMTP in, DynamoDB Local, the web UI."""
+    from sandbox.app import Sandbox, SandboxConfig
+
+    accepted = set(domains) or ({"acme.test"} if demo else set())
+    app = Sandbox(
+        SandboxConfig(
+            data_dir=data_dir,
+            smtp_port=smtp_port,
+            http_port=http_port,
+            host=host,
+            demo=demo,
+            domains=accepted,
+            log=lambda line: click.echo(f"mailroom: {line}", err=True),
+        )
+    )
+    try:
+        app.start()
+    except Exception:
+        app.stop()
+        raise
+    click.echo(
+        f"mailroom: ready. Open http://{host}:{app.http.port}/ and send mail to SMTP {host}:{app.smtp.port}. "
+        "Ctrl-C stops.",
+        err=True,
+    )
+    app.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Domain models: plain pydantic models and pure functions, no I/O."""

@@ -1,0 +1,1 @@
+"""The read side: inbox views and conversation threads, as DynamoDB queries (never scans)."""

@@ -1,0 +1,51 @@
+"""One conversation with everything in it: a single query on its partition."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from mailroom.domain.conversation import Conversation
+from mailroom.domain.event import AuditEvent
+from mailroom.domain.message import StoredMessage
+from mailroom.storage import BlobNotFoundError, BlobStore
+from mailroom.table import keys, schema
+from mailroom.table.client import Condition, Table
+from mailroom.table.items import to_conversation, to_event, to_message
+
+
+@dataclass
+class Thread:
+    conversation: Conversation
+    messages: list[StoredMessage] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+
+
+def load_thread(table: Table, store: BlobStore, conversation_id: str) -> Thread | None:
+    items = table.query_all(
+        key_condition=Condition(
+            "#pk = :pk", {"#pk": schema.PK}, {":pk": keys.conversation_pk(conversation_id)}
+        ),
+    )
+    meta = next((item for item in items if item[schema.SK] == keys.META), None)
+    if meta is None:
+        return None
+    thread = Thread(conversation=to_conversation(meta))
+    for item in items:  # sort key order is time order within each kind
+        entity = item.get("entity")
+        if entity == "message":
+            thread.messages.append(_with_full_body(to_message(item), store))
+        elif entity == "event":
+            thread.events.append(to_event(item))
+    return thread
+
+
+def _with_full_body(message: StoredMessage, store: BlobStore) -> StoredMessage:
+    """Large bodies live in the raw store; the item keeps a preview."""
+    if not message.body_ref:
+        return message
+    try:
+        body = json.loads(store.get(message.body_ref))
+    except (BlobNotFoundError, ValueError):
+        return message
+    return message.model_copy(update={"text": body.get("text") or message.text, "html": body.get("html")})

@@ -1,0 +1,248 @@
+"""Pure construction of what one inbound message writes into one mailbox.
+
+Given the parsed mail, where it was stored and which conversation it threads into, this decides the
+stored message, the conversation's next state and the audit events. No I/O: the service commits it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mailroom.domain.conversation import REOPENABLE, Conversation, Status
+from mailroom.domain.event import AuditEvent, EventType
+from mailroom.domain.message import AttachmentRef, Direction, StoredMessage
+from mailroom.ids import conversation_id_for, event_id_for, message_key_for
+from mailroom.ingest.threading import ThreadMatch
+from mailroom.mail.model import Address, MessageFlag, ParsedMessage
+from mailroom.mail.subject import normalize_subject
+
+SNIPPET_CHARS = 200
+HEADER_BUDGET_BYTES = 16_000
+# Mail that is not a person waiting for us: it neither reopens a conversation nor starts a wait.
+_NOT_A_PERSON = frozenset({MessageFlag.AUTO_REPLY, MessageFlag.BOUNCE, MessageFlag.BULK})
+
+_QUOTE_INTRO = re.compile(
+    r"^(on .{0,200} wrote:|am .{0,200} schrieb .{0,120}:|-{2,} ?original message ?-{2,})$", re.I
+)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What SES says about the delivery (not the mail's own headers)."""
+
+    ses_message_id: str
+    source: str
+    received_at: str
+    raw_key: str
+    size: int
+    verdicts: dict[str, str]
+    verdict_flags: frozenset[MessageFlag]
+
+
+@dataclass(frozen=True)
+class Body:
+    text: str
+    html: str | None  # sanitized
+    ref: str | None  # raw-store key of the full body when it is too large to inline
+
+
+@dataclass
+class IngestPlan:
+    message: StoredMessage
+    conversation: Conversation
+    previous_version: int | None  # None: the conversation is new
+    events: list[AuditEvent] = field(default_factory=list)
+    contact_email: str = ""
+    contact_name: str = ""
+    identity: str = ""  # the dedupe identity: the Message-ID, or a variant identity when it was reused
+    fingerprint: str = ""
+
+    @property
+    def is_new_conversation(self) -> bool:
+        return self.previous_version is None
+
+
+def snippet_of(text: str) -> str:
+    """The first words a person wrote: quoted history and quote introductions are skipped."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(">") or _QUOTE_INTRO.match(stripped):
+            if lines:
+                break
+            continue
+        if stripped:
+            lines.append(stripped)
+        if sum(len(x) for x in lines) > SNIPPET_CHARS:
+            break
+    snippet = " ".join(" ".join(lines).split())
+    return snippet[: SNIPPET_CHARS - 1] + "…" if len(snippet) > SNIPPET_CHARS else snippet
+
+
+def clip_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Keep headers in order within a byte budget, so a header bomb can't bloat the item."""
+    kept: list[tuple[str, str]] = []
+    used = 0
+    for name, value in headers:
+        room = HEADER_BUDGET_BYTES - used - len(name)
+        if room <= 0:
+            break
+        encoded = value.encode("utf-8", "replace")
+        clipped = encoded[:room].decode("utf-8", "ignore") if len(encoded) > room else value
+        kept.append((name, clipped))
+        used += len(name) + len(clipped.encode("utf-8", "replace"))
+    return kept
+
+
+def customer_of(parsed: ParsedMessage, envelope: Envelope) -> Address:
+    """Who the conversation is with: Reply-To, else From, else the envelope sender."""
+    for candidate in (*parsed.reply_to[:1], parsed.from_):
+        if candidate is not None and "@" in candidate.email:
+            return candidate
+    source = envelope.source.strip("<>").lower()
+    return Address(email=source if "@" in source else "unknown@invalid", name="")
+
+
+def plan_ingest(
+    *,
+    parsed: ParsedMessage,
+    envelope: Envelope,
+    mailbox: str,
+    match: ThreadMatch,
+    body: Body,
+    attachments: list[AttachmentRef],
+    identity: str,
+    fingerprint: str,
+) -> IngestPlan:
+    """``identity`` is what dedupes the message in this mailbox (its Message-ID, unless another
+    message already used that); every id of the plan derives from it, so a retry repeats them."""
+    flags = set(parsed.flags) | set(envelope.verdict_flags)
+    quarantined = MessageFlag.QUARANTINED in flags
+    customer = customer_of(parsed, envelope)
+    received_at = envelope.received_at
+    existing = match.conversation
+    conversation_id = existing.id if existing else conversation_id_for(mailbox, identity)
+    key = message_key_for(mailbox, identity)
+    snippet = snippet_of(body.text) or parsed.subject[:SNIPPET_CHARS]
+
+    message = StoredMessage(
+        key=key,
+        conversation_id=conversation_id,
+        mailbox=mailbox,
+        message_id=parsed.message_id,
+        direction=Direction.INBOUND,
+        from_=parsed.from_ or customer,
+        to=parsed.to,
+        cc=parsed.cc,
+        reply_to=parsed.reply_to,
+        subject=parsed.subject,
+        date=parsed.date.isoformat() if parsed.date else None,
+        received_at=received_at,
+        text=body.text,
+        html=body.html,
+        body_ref=body.ref,
+        attachments=attachments,
+        flags=sorted(flags),
+        verdicts=envelope.verdicts,
+        headers=clip_headers(parsed.headers),
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references[-50:],
+        raw_key=envelope.raw_key,
+        ses_message_id=envelope.ses_message_id,
+        size=envelope.size,
+        parse_error=parsed.parse_error,
+        routable=not quarantined,
+        threaded_by=match.threaded_by.value,
+    )
+
+    def event(kind: EventType, **data: object) -> AuditEvent:
+        return AuditEvent(
+            id="",  # set by _number_events once the order is final
+            conversation_id=conversation_id,
+            mailbox=mailbox,
+            type=kind,
+            at=received_at,
+            actor="ingest",
+            data=data,
+        )
+
+    person_waiting = not (flags & _NOT_A_PERSON) and not quarantined
+    events = [
+        event(
+            EventType.RECEIVED,
+            message_key=key,
+            message_id=parsed.message_id,
+            threaded_by=match.threaded_by.value,
+            matched=match.matched,
+            flags=sorted(flags),
+        )
+    ]
+
+    if existing is None:
+        conversation = Conversation(
+            id=conversation_id,
+            mailbox=mailbox,
+            subject=parsed.subject,
+            subject_norm=normalize_subject(parsed.subject),
+            status=Status.QUARANTINED if quarantined else Status.OPEN,
+            flags=sorted(str(f) for f in flags),
+            version=1,
+            message_count=1,
+            contact_email=customer.email,
+            contact_name=customer.name,
+            snippet=snippet,
+            created_at=received_at,
+            last_message_at=received_at,
+            last_activity_at=received_at,
+            last_inbound_at=received_at,
+            waiting_since=received_at if person_waiting else None,
+        )
+        events.insert(0, event(EventType.CREATED, subject=parsed.subject, contact=customer.email))
+        if quarantined:
+            events.append(event(EventType.QUARANTINED, reason="SES virus verdict FAIL"))
+        numbered = _number_events(events, mailbox, identity)
+        return IngestPlan(
+            message, conversation, None, numbered, customer.email, customer.name, identity, fingerprint
+        )
+
+    latest = max(existing.last_message_at, received_at)
+    updates: dict[str, object] = {
+        "version": existing.version + 1,
+        "message_count": existing.message_count + 1,
+        "last_message_at": latest,
+        "last_activity_at": max(existing.last_activity_at, received_at),
+        "last_inbound_at": max(existing.last_inbound_at or received_at, received_at),
+        "flags": sorted(set(existing.flags) | {str(f) for f in flags if f in _CONVERSATION_FLAGS}),
+    }
+    if latest == received_at:
+        updates["snippet"] = snippet
+    if person_waiting and existing.waiting_since is None:
+        updates["waiting_since"] = received_at
+    if person_waiting and existing.status in REOPENABLE:
+        updates["status"] = Status.OPEN
+        events.append(event(EventType.REOPENED, previous_status=existing.status.value))
+    conversation = existing.model_copy(update=updates)
+    numbered = _number_events(events, mailbox, identity)
+    return IngestPlan(
+        message,
+        conversation,
+        existing.version,
+        numbered,
+        customer.email,
+        customer.name,
+        identity,
+        fingerprint,
+    )
+
+
+def _number_events(events: list[AuditEvent], mailbox: str, message_id: str) -> list[AuditEvent]:
+    """Deterministic ids that sort in the order the events happened (they share one timestamp)."""
+    return [
+        e.model_copy(update={"id": f"{n:02d}{event_id_for(mailbox, message_id, e.type.value)}"})
+        for n, e in enumerate(events)
+    ]
+
+
+# Message flags that describe the whole conversation once any message carries them.
+_CONVERSATION_FLAGS = frozenset({MessageFlag.PARSE_FAILED, MessageFlag.SPAM, MessageFlag.AUTH_FAILED})

@@ -1,0 +1,222 @@
+"""Ingest one SES delivery: read the raw mail, parse it, store its parts, thread it, commit it.
+
+Every step is idempotent, so SES's and Lambda's at-least-once delivery, and a retry after a crash
+at any point, end in the same state with nothing duplicated: attachments and large bodies go to
+deterministic keys, and the table write for each mailbox is one conditional transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mailroom.clock import iso, parse_iso
+from mailroom.domain.message import AttachmentRef
+from mailroom.ids import message_key_for
+from mailroom.ingest.build import Body, Envelope, customer_of, plan_ingest
+from mailroom.ingest.fingerprint import content_fingerprint, variant_identity
+from mailroom.ingest.recipients import Recipient, mailboxes_of
+from mailroom.ingest.repository import CONVERSATION_ACTION, MESSAGE_ID_ACTION, IngestRepository
+from mailroom.ingest.ses_event import SesMessage
+from mailroom.ingest.threading import find_thread
+from mailroom.ingest.verdicts import verdict_flags, verdicts_of
+from mailroom.mail.html import sanitize_html
+from mailroom.mail.model import MessageFlag, ParsedMessage
+from mailroom.mail.parse import parse_message
+from mailroom.mail.subject import normalize_subject
+from mailroom.observability import logger
+from mailroom.settings import Settings
+from mailroom.storage import BlobNotFoundError, BlobStore
+from mailroom.table.client import TransactionCancelledError, retry_on_conflict
+
+MAX_COMMIT_ATTEMPTS = 8
+PREVIEW_CHARS = 4_000
+
+
+class RawMailMissingError(RuntimeError):
+    """The SES S3 action's object is not there (yet): fail so the invocation is retried."""
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    mailbox: str
+    conversation_id: str
+    message_key: str
+    stored: bool  # False: the message was already there (a duplicate delivery)
+    threaded_by: str
+    new_conversation: bool
+    flags: tuple[str, ...] = ()
+
+
+class Ingestor:
+    def __init__(self, *, repository: IngestRepository, store: BlobStore, settings: Settings) -> None:
+        self.repository = repository
+        self.store = store
+        self.settings = settings
+
+    def ingest(self, ses: SesMessage) -> list[IngestOutcome]:
+        mail, receipt = ses.mail, ses.receipt
+        raw_key = f"{self.settings.raw_inbound_prefix}{mail.message_id}"
+        try:
+            raw = self.store.get(raw_key)
+        except BlobNotFoundError as exc:
+            raise RawMailMissingError(f"raw mail not found at {raw_key!r}") from exc
+
+        parsed = parse_message(
+            raw, max_parts=self.settings.max_mime_parts, max_depth=self.settings.max_mime_depth
+        )
+        if len(raw) > self.settings.max_message_bytes:
+            parsed.flags.add(MessageFlag.TRUNCATED)
+            parsed.defects.append(
+                f"message of {len(raw)} bytes exceeds the {self.settings.max_message_bytes} limit"
+            )
+        verdicts = verdicts_of(receipt)
+        envelope = Envelope(
+            ses_message_id=mail.message_id,
+            source=mail.source,
+            received_at=iso(receipt.timestamp),
+            raw_key=raw_key,
+            size=len(raw),
+            verdicts=verdicts,
+            verdict_flags=frozenset(verdict_flags(verdicts)),
+        )
+        html = sanitize_html(parsed.html) if parsed.html else None
+        outcomes = [
+            self._ingest_into(parsed, envelope, recipient, html)
+            for recipient in mailboxes_of(receipt.recipients)
+        ]
+        logger.info(
+            "ingested",
+            ses_message_id=mail.message_id,
+            message_id=parsed.message_id,
+            size=len(raw),
+            flags=sorted(parsed.flags),
+            outcomes=[o.__dict__ for o in outcomes],
+        )
+        return outcomes
+
+    def _ingest_into(
+        self, parsed: ParsedMessage, envelope: Envelope, recipient: Recipient, html: str | None
+    ) -> IngestOutcome:
+        mailbox = recipient.mailbox
+        fingerprint = content_fingerprint(parsed)
+        subject_norm = normalize_subject(parsed.subject)
+        window = timedelta(days=self.settings.subject_thread_window_days)
+        stored_parts: dict[str, tuple[list[AttachmentRef], Body]] = {}
+        for attempt in range(MAX_COMMIT_ATTEMPTS):
+            identity = self._identity(parsed.message_id, fingerprint, mailbox)
+            if identity is None:
+                return self._duplicate(parsed.message_id, fingerprint, mailbox)
+            reused = identity != parsed.message_id
+            key = message_key_for(mailbox, identity)
+            if key not in stored_parts:
+                stored_parts[key] = (
+                    self._store_attachments(parsed, key),
+                    self._store_body(parsed.text, html, key),
+                )
+            attachments, body = stored_parts[key]
+            match = find_thread(
+                mailbox=mailbox,
+                # A different message reusing a Message-ID joins the conversation of its namesake.
+                in_reply_to=[parsed.message_id, *parsed.in_reply_to] if reused else parsed.in_reply_to,
+                references=parsed.references,
+                token=recipient.token,
+                subject_norm=subject_norm,
+                contact_email=customer_of(parsed, envelope).email,
+                received_at=parse_iso(envelope.received_at),
+                window=window,
+                lookup=self.repository,
+            )
+            plan = plan_ingest(
+                parsed=parsed,
+                envelope=envelope,
+                mailbox=mailbox,
+                match=match,
+                body=body,
+                attachments=attachments,
+                identity=identity,
+                fingerprint=fingerprint,
+            )
+            if reused:
+                plan.message.flags = sorted({*plan.message.flags, MessageFlag.MESSAGE_ID_REUSED.value})
+            try:
+                self.repository.commit(plan)
+            except TransactionCancelledError as exc:
+                if exc.failed_condition_at(MESSAGE_ID_ACTION):
+                    continue  # another delivery stored this identity meanwhile: decide again
+                if exc.failed_condition_at(CONVERSATION_ACTION) or exc.is_conflict:
+                    logger.info(
+                        "conversation changed meanwhile; planning again", mailbox=mailbox, attempt=attempt
+                    )
+                    retry_on_conflict(attempt)
+                    continue
+                raise
+            return IngestOutcome(
+                mailbox=mailbox,
+                conversation_id=plan.conversation.id,
+                message_key=key,
+                stored=True,
+                threaded_by=match.threaded_by.value,
+                new_conversation=plan.is_new_conversation,
+                flags=tuple(plan.message.flags),
+            )
+        raise RuntimeError(f"could not commit message {parsed.message_id!r} to {mailbox} after retries")
+
+    def _identity(self, message_id: str, fingerprint: str, mailbox: str) -> str | None:
+        """The dedupe identity to store this message under, or None when it is already stored.
+
+        The Message-ID, unless a message with different content already has it: then a variant
+        identity derived from the content, so that message is kept too and redeliveries of either
+        one are still recognized."""
+        record = self.repository.message_id_record(message_id, mailbox)
+        if record is None:
+            return message_id
+        if record.get("fingerprint") in {fingerprint, None}:
+            return None
+        variant = variant_identity(message_id, fingerprint)
+        return None if self.repository.message_id_record(variant, mailbox) else variant
+
+    def _duplicate(self, message_id: str, fingerprint: str, mailbox: str) -> IngestOutcome:
+        record = self.repository.message_id_record(message_id, mailbox) or {}
+        if record.get("fingerprint") not in {fingerprint, None}:
+            record = (
+                self.repository.message_id_record(variant_identity(message_id, fingerprint), mailbox) or {}
+            )
+        logger.info("duplicate delivery ignored", mailbox=mailbox, message_id=message_id)
+        return IngestOutcome(
+            mailbox=mailbox,
+            conversation_id=str(record.get("conversation_id", "")),
+            message_key=str(record.get("message_key", "")),
+            stored=False,
+            threaded_by="duplicate",
+            new_conversation=False,
+        )
+
+    def _store_attachments(self, parsed: ParsedMessage, message_key: str) -> list[AttachmentRef]:
+        refs: list[AttachmentRef] = []
+        for index, attachment in enumerate(parsed.attachments):
+            key = f"attachments/{message_key}/{index}"
+            self.store.put(key, attachment.data, attachment.content_type)
+            refs.append(
+                AttachmentRef(
+                    index=index,
+                    filename=attachment.filename,
+                    content_type=attachment.content_type,
+                    size=attachment.size,
+                    sha256=attachment.sha256,
+                    key=key,
+                    content_id=attachment.content_id,
+                    inline=attachment.inline,
+                )
+            )
+        return refs
+
+    def _store_body(self, text: str, html: str | None, message_key: str) -> Body:
+        size = len(text.encode("utf-8")) + len((html or "").encode("utf-8"))
+        if size <= self.settings.inline_body_limit_bytes:
+            return Body(text=text, html=html, ref=None)
+        key = f"bodies/{message_key}.json"
+        payload = json.dumps({"text": text, "html": html}, ensure_ascii=False).encode("utf-8")
+        self.store.put(key, payload, "application/json")
+        return Body(text=text[:PREVIEW_CHARS], html=None, ref=key)

@@ -1,0 +1,45 @@
+"""Runtime configuration, read from the environment (``MAILROOM_*``).
+
+The same handlers run on AWS and in the sandbox: only these settings differ. On AWS the CDK stack
+sets them on each function; the sandbox sets them for its own process before it imports a handler.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAILROOM_", extra="ignore")
+
+    table_name: str = "mailroom"
+    region: str = "us-east-1"
+    # None on AWS (the SDK's default endpoint); http://127.0.0.1:PORT for DynamoDB Local.
+    dynamodb_endpoint: str | None = None
+    # Where raw mail, attachments and large bodies live: ``s3://bucket/prefix`` or ``file:///abs/dir``.
+    raw_store_url: str = "file:///tmp/mailroom-store"
+    # The key prefix that the SES receipt rule's S3 action writes raw mail under.
+    raw_inbound_prefix: str = "raw/inbound/"
+    # Subject threading joins a conversation with the same normalized subject, the same contact and
+    # the same mailbox whose last activity is at most this old.
+    subject_thread_window_days: int = Field(default=14, ge=0, le=365)
+    # Bodies larger than this (text + sanitized HTML, UTF-8 bytes) are kept in the raw store and
+    # only a preview stays on the message item, so items stay far below DynamoDB's 400 KB.
+    inline_body_limit_bytes: int = Field(default=48_000, ge=1_000, le=200_000)
+    # Hard ceilings for hostile input: nothing beyond them is parsed, the raw mail is still kept.
+    max_message_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
+    max_mime_parts: int = Field(default=500, ge=1)
+    max_mime_depth: int = Field(default=20, ge=1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests and the sandbox change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,117 @@
+"""Domain models to table items and back: keys, index attributes and the ``entity`` marker.
+
+Index attributes are derived here from the model, never set by hand, so an item can't drift out of
+its inbox views.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailroom.domain.contact import Contact
+from mailroom.domain.conversation import Conversation
+from mailroom.domain.event import AuditEvent
+from mailroom.domain.message import StoredMessage
+from mailroom.table import keys, schema
+
+Item = dict[str, Any]
+
+
+def _dump(model: Any) -> Item:
+    data: Item = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return data
+
+
+def conversation_index_attributes(conv: Conversation) -> Item:
+    """Index keys for a conversation's inbox views (a sparse set: unassigned has no assignee key)."""
+    sort_key = keys.activity_sort_key(conv.last_activity_at, conv.id)
+    attributes: Item = {
+        schema.BY_MAILBOX.pk: keys.mailbox_pk(conv.mailbox),
+        schema.BY_MAILBOX.sk: sort_key,
+        schema.BY_MAILBOX_STATUS.pk: f"{keys.mailbox_pk(conv.mailbox)}#STATUS#{conv.status.value}",
+        schema.BY_MAILBOX_STATUS.sk: sort_key,
+        schema.BY_CONTACT.pk: keys.contact_pk(conv.contact_email),
+        schema.BY_CONTACT.sk: sort_key,
+    }
+    if conv.assignee:
+        attributes[schema.BY_ASSIGNEE_STATUS.pk] = (
+            f"{keys.agent_pk(conv.assignee)}#STATUS#{conv.status.value}"
+        )
+        attributes[schema.BY_ASSIGNEE_STATUS.sk] = sort_key
+    if conv.team:
+        attributes[schema.BY_TEAM_STATUS.pk] = f"{keys.team_pk(conv.team)}#STATUS#{conv.status.value}"
+        attributes[schema.BY_TEAM_STATUS.sk] = sort_key
+    return attributes
+
+
+def conversation_item(conv: Conversation) -> Item:
+    return {
+        schema.PK: keys.conversation_pk(conv.id),
+        schema.SK: keys.META,
+        "entity": "conversation",
+        **_dump(conv),
+        **conversation_index_attributes(conv),
+    }
+
+
+def message_item(msg: StoredMessage) -> Item:
+    item = {
+        schema.PK: keys.conversation_pk(msg.conversation_id),
+        schema.SK: keys.message_sk(msg.received_at, msg.key),
+        "entity": "message",
+        **_dump(msg),
+    }
+    item["headers"] = [list(pair) for pair in msg.headers]
+    return item
+
+
+def event_item(event: AuditEvent) -> Item:
+    return {
+        schema.PK: keys.conversation_pk(event.conversation_id),
+        schema.SK: keys.event_sk(event.at, event.id),
+        "entity": "event",
+        **_dump(event),
+    }
+
+
+def message_id_item(
+    message_id: str, mailbox: str, conversation_id: str, message_key: str, fingerprint: str | None = None
+) -> Item:
+    """``message_id`` is the dedupe identity: the Message-ID, or a variant identity for a different
+    message that reuses one (see :mod:`mailroom.ingest.fingerprint`)."""
+    item: Item = {
+        schema.PK: keys.message_id_pk(message_id),
+        schema.SK: keys.message_id_sk(mailbox),
+        "entity": "msgid",
+        "message_id": message_id,
+        "mailbox": mailbox.lower(),
+        "conversation_id": conversation_id,
+        "message_key": message_key,
+    }
+    if fingerprint:
+        item["fingerprint"] = fingerprint
+    return item
+
+
+def contact_key(email: str) -> Item:
+    return {schema.PK: keys.contact_pk(email), schema.SK: keys.META}
+
+
+def conversation_key(conversation_id: str) -> Item:
+    return {schema.PK: keys.conversation_pk(conversation_id), schema.SK: keys.META}
+
+
+def to_conversation(item: Item) -> Conversation:
+    return Conversation.model_validate(item)
+
+
+def to_message(item: Item) -> StoredMessage:
+    return StoredMessage.model_validate(item)
+
+
+def to_event(item: Item) -> AuditEvent:
+    return AuditEvent.model_validate(item)
+
+
+def to_contact(item: Item) -> Contact:
+    return Contact.model_validate(item)

@@ -1,0 +1,256 @@
+"""The local sandbox: the whole pipeline on one machine, running the same handlers as AWS.
+
+DynamoDB Local (persistent under the data directory) stands in for DynamoDB and its stream, an SMTP
+server for SES receiving, a directory for S3, an HTTP server for API Gateway. Handlers are imported
+only after the environment is set, exactly as Lambda would configure them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailroom.clock import iso, now
+from mailroom.settings import reset_settings_cache
+from mailroom.table import schema
+from sandbox.dynamodb_local import DynamoDBLocal, local_client
+from sandbox.lambda_context import make_context
+
+TABLE_NAME = "mailroom"
+# Lambda's asynchronous invocation retries a failed event twice before it goes to the on-failure
+# destination; the sandbox does the same, and its "destination" is a file under the data directory.
+ASYNC_ATTEMPTS = 3
+
+
+@dataclass
+class FunctionSpec:
+    """A function as the sandbox runs it: the name, memory and timeout the CDK stack gives it."""
+
+    name: str
+    memory_mb: int
+    timeout_s: float
+
+
+INGEST = FunctionSpec("mailroom-ingest", 512, 60)
+ROUTE = FunctionSpec("mailroom-route", 256, 30)
+METRICS = FunctionSpec("mailroom-metrics", 256, 60)
+REPLY = FunctionSpec("mailroom-reply", 512, 29)
+
+
+@dataclass
+class SandboxConfig:
+    data_dir: Path
+    smtp_port: int = 2525
+    http_port: int = 8080
+    host: str = "127.0.0.1"
+    demo: bool = True
+    domains: set[str] = field(default_factory=set)
+    max_message_bytes: int = 40 * 1024 * 1024
+    dynamodb_port: int | None = None
+    log: Callable[[str], None] = print
+
+
+def handler_environment(*, endpoint: str, store_dir: Path, table_name: str = TABLE_NAME) -> dict[str, str]:
+    """What the CDK stack sets on each function, with the local stand-ins' addresses."""
+    return {
+        "MAILROOM_TABLE_NAME": table_name,
+        "MAILROOM_DYNAMODB_ENDPOINT": endpoint,
+        "MAILROOM_REGION": "us-east-1",
+        "MAILROOM_RAW_STORE_URL": store_dir.resolve().as_uri(),
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "mailroom",
+        "POWERTOOLS_METRICS_NAMESPACE": "Mailroom",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+
+
+class Sandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir.resolve()
+        self.store_dir = self.data_dir / "store"
+        self.dead_letter_dir = self.data_dir / "dead-letter"
+        self._stopped = threading.Event()
+        self._parts: list[Any] = []
+        self.dynamodb: DynamoDBLocal | None = None
+        self.smtp: Any = None
+        self.http: Any = None
+        self.poller: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.dynamodb = DynamoDBLocal(
+            port=self.config.dynamodb_port, db_path=self.data_dir / "dynamodb"
+        ).start()
+        self._parts.append(self.dynamodb)
+        os.environ.update(handler_environment(endpoint=self.dynamodb.endpoint, store_dir=self.store_dir))
+        reset_settings_cache()
+
+        from mailroom.table.admin import ensure_table
+
+        created = ensure_table(local_client("dynamodb", self.dynamodb.endpoint), TABLE_NAME)
+        self.config.log(
+            f"DynamoDB Local on {self.dynamodb.endpoint} (table {'created' if created else 'found'})"
+        )
+        if self.config.demo:
+            self._seed_directory()
+        self._start_stream_poller()
+        self._start_smtp()
+        self._start_http()
+        if self.config.demo:
+            threading.Thread(target=self._send_demo_once, name="demo-mail", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for part in reversed(self._parts):
+            try:
+                part.stop()
+            except Exception:
+                self.config.log(f"error while stopping {type(part).__name__}: {traceback.format_exc()}")
+        self._parts.clear()
+
+    def serve_forever(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop every part (no child process is left behind)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stopped.set())
+        try:
+            self._stopped.wait()
+        finally:
+            self.stop()
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    def _start_stream_poller(self) -> None:
+        from functions.metrics.handler import handler as metrics_handler
+        from functions.route.handler import handler as route_handler
+        from sandbox.streams import Consumer, StreamPoller
+
+        assert self.dynamodb is not None
+        consumers = [
+            Consumer(
+                name="route",
+                handler=route_handler,
+                patterns=schema.STREAM_CONSUMERS["route"],
+                batch_size=10,
+                context_factory=lambda: make_context(ROUTE.name, ROUTE.memory_mb, ROUTE.timeout_s),
+            ),
+            Consumer(
+                name="metrics",
+                handler=metrics_handler,
+                patterns=schema.STREAM_CONSUMERS["metrics"],
+                batch_size=100,
+                context_factory=lambda: make_context(METRICS.name, METRICS.memory_mb, METRICS.timeout_s),
+            ),
+        ]
+        self.poller = StreamPoller(
+            endpoint=self.dynamodb.endpoint,
+            table_name=TABLE_NAME,
+            consumers=consumers,
+            state_dir=self.data_dir / "streams",
+        )
+        self.poller.start()
+        self._parts.append(self.poller)
+
+    def _start_smtp(self) -> None:
+        from mailroom.settings import get_settings
+        from mailroom.storage.local import LocalStore
+        from sandbox.smtp import SmtpReceiver
+
+        self.smtp = SmtpReceiver(
+            host=self.config.host,
+            port=self.config.smtp_port,
+            accept_domains=self.accepted_domains,
+            store=LocalStore(self.store_dir),
+            raw_prefix=get_settings().raw_inbound_prefix,
+            deliver=self.deliver_to_ingest,
+            max_message_bytes=self.config.max_message_bytes,
+        )
+        self.smtp.start()
+        self._parts.append(self.smtp)
+        self.config.log(
+            f"SMTP on {self.config.host}:{self.smtp.port} for {', '.join(sorted(self.accepted_domains()))}"
+        )
+
+    def _start_http(self) -> None:
+        from functions.reply.handler import handler as reply_handler
+        from sandbox.http_gateway import HttpGateway
+
+        self.http = HttpGateway(
+            host=self.config.host,
+            port=self.config.http_port,
+            handler=reply_handler,
+            context_factory=lambda: make_context(REPLY.name, REPLY.memory_mb, REPLY.timeout_s),
+        )
+        self.http.start()
+        self._parts.append(self.http)
+        self.config.log(f"Web UI and API on http://{self.config.host}:{self.http.port}/")
+
+    # -- behaviour ------------------------------------------------------------------------------
+
+    def accepted_domains(self) -> set[str]:
+        """The configured domains plus the domains of every mailbox in the directory (read live)."""
+        from mailroom.api import wiring
+        from mailroom.inbox.directory import list_mailboxes
+
+        domains = {d.lower() for d in self.config.domains}
+        try:
+            domains |= {str(m["address"]).rpartition("@")[2] for m in list_mailboxes(wiring.table())}
+        except Exception:
+            self.config.log("could not read the mailbox directory; using the configured domains only")
+        return domains
+
+    def deliver_to_ingest(self, event: dict[str, Any]) -> None:
+        """Invoke ingest as SES does (Event): retried, then recorded in the dead-letter directory."""
+        from functions.ingest.handler import handler as ingest_handler
+
+        error = ""
+        for _attempt in range(ASYNC_ATTEMPTS):
+            try:
+                ingest_handler(event, make_context(INGEST.name, INGEST.memory_mb, INGEST.timeout_s))
+                return
+            except Exception:
+                error = traceback.format_exc()
+        ses_id = event["Records"][0]["ses"]["mail"]["messageId"]
+        target = self.dead_letter_dir / "ingest" / f"{ses_id}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({"event": event, "error": error, "at": iso(now())}, indent=2))
+        self.config.log(f"ingest failed {ASYNC_ATTEMPTS} times for {ses_id}; event kept in {target}")
+
+    def _seed_directory(self) -> None:
+        from mailroom.api import wiring
+        from mailroom.inbox.directory import upsert_mailbox, upsert_user
+        from sandbox.demo import DEMO_MAILBOXES, DEMO_USERS
+
+        table = wiring.table()
+        for mailbox in DEMO_MAILBOXES:
+            upsert_mailbox(table, mailbox.address, name=mailbox.display_name)
+        for user in DEMO_USERS:
+            upsert_user(table, user.email, name=user.display_name, role=user.role)
+
+    def _send_demo_once(self) -> None:
+        from mailroom.api import wiring
+        from sandbox.demo import send_demo_mail
+
+        marker = {schema.PK: "SANDBOX", schema.SK: "DEMO_MAIL"}
+        table = wiring.table()
+        if table.get(marker):
+            return
+        try:
+            count = send_demo_mail(self.config.host, self.smtp.port)
+        except OSError as exc:
+            self.config.log(f"could not send the demo mail: {exc}")
+            return
+        table.put({**marker, "entity": "sandbox", "sent_at": iso(now()), "count": count})
+        self.config.log(f"sent {count} demo messages through SMTP")

@@ -1,0 +1,112 @@
+"""Start ``mailroom sandbox`` as a real subprocess, as a person would, and talk to it over the wire."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def children_of(pid: int) -> set[int]:
+    """Every descendant process id (Linux /proc)."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                kids = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for kid in map(int, kids):
+                if kid not in found:
+                    found.add(kid)
+                    pending.append(kid)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass
+class SandboxProcess:
+    data_dir: Path
+    demo: bool = False
+    smtp_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def start(self, timeout: float = 90.0) -> SandboxProcess:
+        self.log_path = self.data_dir.parent / f"sandbox-{self.http_port}.log"
+        args = [
+            sys.executable, "-m", "mailroom.cli", "sandbox",
+            "--smtp-port", str(self.smtp_port), "--http-port", str(self.http_port),
+            "--data-dir", str(self.data_dir), "--domain", "acme.test",
+            "--demo" if self.demo else "--no-demo",
+        ]  # fmt: skip
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sandbox exited early:\n{self.log()}")
+            try:
+                self.get("/api/conversations")
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"sandbox did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return (
+            self.log_path.read_text(errors="replace")[-5000:]
+            if self.log_path and self.log_path.exists()
+            else ""
+        )
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as response:
+            body = response.read()
+            if response.headers.get("Content-Type", "").startswith("application/json"):
+                return json.loads(body)
+            return body.decode("utf-8")
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        """Last resort: kill the sandbox and the processes it started (by their ids)."""
+        if self.process is None:
+            return
+        for pid in children_of(self.process.pid) | {self.process.pid}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(10)

@@ -1,0 +1,139 @@
+"""Integration fixtures: the real ingest and reply handlers against DynamoDB Local."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailroom.api import wiring as api_wiring
+from mailroom.ingest import wiring as ingest_wiring
+from mailroom.storage.local import LocalStore
+from mailroom.table.client import Table, table_from_settings
+from sandbox.lambda_context import make_context
+from sandbox.ses_event import build_ses_event, new_ses_message_id
+
+
+def _reset_wiring() -> None:
+    ingest_wiring.ingestor.cache_clear()
+    api_wiring.reset()
+
+
+@pytest.fixture
+def env(mailroom_env: Path) -> Iterator[Path]:
+    """The handlers' environment for one fresh table; yields the raw store directory."""
+    _reset_wiring()
+    yield mailroom_env
+    _reset_wiring()
+
+
+@pytest.fixture
+def table(env: Path) -> Table:
+    return table_from_settings()
+
+
+@pytest.fixture
+def store(env: Path) -> LocalStore:
+    return LocalStore(env)
+
+
+@dataclass
+class Delivery:
+    event: dict[str, Any]
+    result: dict[str, Any]
+
+    @property
+    def outcomes(self) -> list[dict[str, Any]]:
+        return list(self.result["outcomes"])
+
+
+Deliver = Callable[..., Delivery]
+
+
+@pytest.fixture
+def deliver(store: LocalStore) -> Deliver:
+    """Store raw mail as the SES S3 action does, then invoke the ingest handler with SES's event."""
+    from functions.ingest.handler import handler
+
+    def _deliver(
+        raw: bytes,
+        recipients: list[str] | None = None,
+        *,
+        ses_message_id: str | None = None,
+        received_at: datetime | None = None,
+        verdicts: dict[str, str] | None = None,
+        event: dict[str, Any] | None = None,
+    ) -> Delivery:
+        if event is None:
+            ses_id = ses_message_id or new_ses_message_id()
+            store.put(f"raw/inbound/{ses_id}", raw)
+            event = build_ses_event(
+                raw=raw,
+                ses_message_id=ses_id,
+                envelope_from="sender@example.com",
+                recipients=recipients or ["support@acme.test"],
+                received_at=received_at or datetime.now(UTC),
+                verdicts=verdicts,
+            )
+        result = handler(event, make_context("mailroom-ingest", 512, 60))
+        return Delivery(event=event, result=result)
+
+    return _deliver
+
+
+Api = Callable[..., tuple[int, dict[str, str], Any]]
+
+
+@pytest.fixture
+def api(env: Path) -> Api:
+    """Call the reply handler with an API Gateway HTTP API (v2) event."""
+    from functions.reply.handler import handler
+
+    def _call(
+        method: str, path: str, query: str = "", body: str | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        event = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": {"host": "127.0.0.1", "content-type": "application/json"},
+            "queryStringParameters": dict(p.split("=", 1) for p in query.split("&") if "=" in p) or None,
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": "local",
+                "domainName": "127.0.0.1",
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": "t",
+                },
+                "requestId": "r1",
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "23/Nov/2026:00:00:00 +0000",
+                "timeEpoch": 0,
+            },
+            "body": body,
+            "isBase64Encoded": False,
+        }
+        response = handler(event, make_context("mailroom-reply", 512, 29))
+        raw_body = response.get("body") or ""
+        if response.get("isBase64Encoded"):
+            payload: Any = base64.b64decode(raw_body)
+        else:
+            content_type = response.get("headers", {}).get("Content-Type", "")
+            payload = (
+                json.loads(raw_body) if content_type.startswith("application/json") and raw_body else raw_body
+            )
+        return response["statusCode"], response.get("headers", {}), payload
+
+    return _call
