@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -95,15 +94,52 @@ _MAX_NESTING = 512
 _MAX_ATTRIBUTES_CHARS = 16_384  # a tag with more attribute text keeps none (nh3 dedupes them slowly)
 _AMPERSANDS_PER_RUN = 64
 _RUN_BREAK = "<!---->"
-# Elements that never nest: void elements and those whose end tag the HTML parser implies.
-_NON_NESTING = frozenset(
+# Never on the parser's stack of open elements: void elements, and the document's own.
+_NEVER_OPEN = frozenset(
     {
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-        "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody",
-        "tfoot", "option", "optgroup", "colgroup", "caption", "rb", "rt", "rp", "html", "head",
-        "body",
+        "area", "base", "basefont", "bgsound", "br", "col", "embed", "hr", "img", "input",
+        "keygen", "link", "meta", "param", "source", "track", "wbr", "html", "head", "body",
     }
 )  # fmt: skip
+_CELLS = frozenset({"td", "th"})
+_SECTIONS = frozenset({"tbody", "thead", "tfoot"})
+_P = frozenset({"p"})
+# Start tags that close a <p> left open (HTML "close a p element").
+_CLOSES_P = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
+        "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+        "h6", "header", "hgroup", "listing", "main", "menu", "nav", "ol", "p", "pre", "section",
+        "summary", "ul",
+    }
+)  # fmt: skip
+# Start tag -> the elements it closes, innermost first, each only when it is the innermost one.
+_CLOSED_BY_START: dict[str, tuple[frozenset[str], ...]] = {
+    **dict.fromkeys(_CLOSES_P, (_P,)),
+    "li": (_P, frozenset({"li"})),
+    "dd": (_P, frozenset({"dd", "dt"})),
+    "dt": (_P, frozenset({"dd", "dt"})),
+    "option": (frozenset({"option"}),),
+    "optgroup": (frozenset({"option"}),),
+    "td": (_P, _CELLS),
+    "th": (_P, _CELLS),
+    "tr": (_P, _CELLS, frozenset({"tr"})),
+    **{name: (_P, _CELLS, frozenset({"tr"}), _SECTIONS) for name in _SECTIONS},
+}
+# End tag -> the elements it may close on its way, innermost first, each at most once. Only the
+# ends that HTML processes with "generate implied end tags" skip a <p>; any other end tag (and a
+# formatting element's) must be the innermost open element.
+_SKIPPED_BY_END: dict[str, tuple[frozenset[str], ...]] = {
+    **dict.fromkeys(_CLOSES_P - {"p", "ul", "ol", "dl"}, (_P,)),
+    **dict.fromkeys(("li", "dd", "dt", "td", "th", "button", "applet", "marquee", "object"), (_P,)),
+    "ul": (_P, frozenset({"li"})),
+    "ol": (_P, frozenset({"li"})),
+    "dl": (_P, frozenset({"dd", "dt"})),
+    "tr": (_P, _CELLS),
+    **{name: (_P, _CELLS, frozenset({"tr"})) for name in _SECTIONS},
+    "table": (_P, _CELLS, frozenset({"tr"}), _SECTIONS | {"caption", "colgroup"}),
+}
+_OPAQUE = "?"  # a tag seen inside raw text or CDATA: counted, never closed
 
 
 def sanitize_html(html: str) -> str:
@@ -120,30 +156,69 @@ def sanitize_html(html: str) -> str:
 
 
 def _prepare_for_nh3(html: str) -> str | None:
-    """``html`` made cheap for nh3, or None when it is nested too deeply to be sanitized.
+    """``html`` made cheap for nh3, or None when it may nest too deeply to be sanitized.
 
     Long text runs are cut before every 64th "&" and tags with huge attribute lists lose them.
     """
     if len(html) <= _MAX_ATTRIBUTES_CHARS and html.count("&") < _AMPERSANDS_PER_RUN:
         return html  # too small for any of the slow cases
     pieces: list[str] = []
-    open_tags: list[str] = []
-    open_count: Counter[str] = Counter()
+    depth = _NestingBound()
     for token in _tokens(html):
         chunk = html[token.start : token.end]
-        if token.kind == "text" and chunk.count("&") >= _AMPERSANDS_PER_RUN:
-            chunk = _break_run(chunk)
-        elif token.kind == "start" and len(token.attrs) > _MAX_ATTRIBUTES_CHARS:
-            chunk = f"<{token.name}>"
-        if token.kind == "start" and token.name not in _NON_NESTING and not token.attrs.endswith("/"):
-            open_tags.append(token.name)
-            open_count[token.name] += 1
-            if len(open_tags) > _MAX_NESTING:
-                return None
-        elif token.kind == "end" and open_count[token.name]:
-            _close(token.name, open_tags, open_count)
+        if token.kind == "text":
+            chunk = _break_run(chunk) if chunk.count("&") >= _AMPERSANDS_PER_RUN else chunk
+        elif token.kind == "start":
+            depth.start(token.name)
+            chunk = f"<{token.name}>" if len(token.attrs) > _MAX_ATTRIBUTES_CHARS else chunk
+        elif token.kind == "end":
+            depth.end(token.name)
+        elif token.kind != "comment":  # raw text, CDATA: in SVG the parser may see tags there
+            for tag in _TAG_OPEN.finditer(chunk):
+                if not tag[1]:
+                    depth.opaque_start()
+        if depth.exceeded:
+            return None
         pieces.append(chunk)
     return "".join(pieces)
+
+
+class _NestingBound:
+    """An upper bound of how deeply nh3's HTML5 parser will nest the elements.
+
+    It must never underestimate, whatever the markup, so it errs the safe way. Every start tag
+    that might be one counts: also inside raw text and CDATA (SVG reads those as markup), and
+    "<div/>", which HTML does not close. An element is only closed where the HTML5 tree builder
+    certainly closes it too: when it is the innermost open element (past a <p>, a list item or
+    table cells where the standard's implied end tags apply). Anything subtler, such as
+    misnested formatting elements, leaks a level; real mail stays far below the limit anyway.
+    """
+
+    def __init__(self) -> None:
+        self._open: list[str] = []
+        self.exceeded = False
+
+    def start(self, name: str) -> None:
+        for closed in _CLOSED_BY_START.get(name, ()):
+            if self._open and self._open[-1] in closed:
+                self._open.pop()
+        if name not in _NEVER_OPEN:
+            self._push(name)
+
+    def opaque_start(self) -> None:
+        self._push(_OPAQUE)
+
+    def end(self, name: str) -> None:
+        index = len(self._open) - 1
+        for skipped in _SKIPPED_BY_END.get(name, ()):
+            if index >= 0 and self._open[index] in skipped:
+                index -= 1
+        if index >= 0 and self._open[index] == name:
+            del self._open[index:]
+
+    def _push(self, name: str) -> None:
+        self._open.append(name)
+        self.exceeded = self.exceeded or len(self._open) > _MAX_NESTING
 
 
 def _break_run(text: str) -> str:
@@ -152,18 +227,9 @@ def _break_run(text: str) -> str:
     return f"{_RUN_BREAK}&".join(groups)
 
 
-def _close(name: str, open_tags: list[str], open_count: Counter[str]) -> None:
-    """Pop open elements up to and including the innermost ``name``, as the HTML parser does."""
-    while open_tags:
-        popped = open_tags.pop()
-        open_count[popped] -= 1
-        if popped == name:
-            return
-
-
 @dataclass(frozen=True, slots=True)
 class _Token:
-    kind: Literal["text", "start", "end", "raw", "other"]
+    kind: Literal["text", "start", "end", "raw", "comment", "other"]
     start: int
     end: int
     name: str = ""  # lower-case tag name
@@ -173,11 +239,15 @@ class _Token:
 _TAG_OPEN = re.compile(r"<(/?)([a-zA-Z][^\s/>]*)")
 # Where markup may start: "<" before a letter, "/letter", "!" or "?". Any other "<" is text.
 _MARKUP_START = re.compile(r"<(?:/?[a-zA-Z]|[!?])")
-# Elements whose content is not markup: skipped up to their end tag.
+# Elements whose content is not markup: skipped up to their end tag (<plaintext> has none).
 _RAW_TEXT_END = {
-    name: re.compile(rf"</{name}[\s/>]", re.IGNORECASE)
-    for name in ("script", "style", "textarea", "title", "xmp", "noembed", "noframes", "iframe")
-}
+    name: re.compile(rf"</{name}[\s/>]" if name != "plaintext" else r"(?!)", re.IGNORECASE)
+    for name in (
+        "script", "style", "textarea", "title", "xmp", "noembed", "noframes", "iframe", "noscript",
+        "plaintext",
+    )
+}  # fmt: skip
+_COMMENT_END = re.compile(r"--!?>")
 
 
 def _tokens(html: str) -> Iterator[_Token]:
@@ -198,7 +268,7 @@ def _tokens(html: str) -> Iterator[_Token]:
         tag = _TAG_OPEN.match(html, lt)
         if tag is None:
             pos = _skip_markup(html, lt)
-            yield _Token("other", lt, pos)
+            yield _Token("comment" if html.startswith("<!--", lt) else "other", lt, pos)
             continue
         gt = html.find(">", tag.end())
         if gt < 0:
@@ -208,16 +278,44 @@ def _tokens(html: str) -> Iterator[_Token]:
         yield _Token("end" if tag[1] else "start", lt, gt + 1, name, html[tag.end() : gt])
         pos = gt + 1
         if not tag[1] and name in _RAW_TEXT_END:
-            close = _RAW_TEXT_END[name].search(html, pos)
-            end = size if close is None else close.start()
+            end = _raw_text_end(html, name, pos)
             yield _Token("raw", pos, end, name)
             pos = end
 
 
+def _raw_text_end(html: str, name: str, pos: int) -> int:
+    """Where the raw text of ``name`` starting at ``pos`` ends.
+
+    In a script, "<!--" starts an escape in which "</script>" may not end it until "-->" has
+    come; the end is taken after that (the longer reading hides more, which is the safe side).
+    """
+    end_tag = _RAW_TEXT_END[name]
+    close = end_tag.search(html, pos)
+    while name == "script" and close is not None:
+        escape = html.find("<!--", pos, close.start())
+        if escape < 0:
+            break
+        escape_end = html.find("-->", escape + 4)
+        if escape_end < 0:
+            return len(html)
+        pos = escape_end + 3
+        close = end_tag.search(html, pos) if pos > close.start() else close
+    return len(html) if close is None else close.start()
+
+
 def _skip_markup(html: str, lt: int) -> int:
-    """Where the comment, doctype, CDATA or processing instruction at ``lt`` ends."""
+    """Where the comment, doctype, CDATA or processing instruction at ``lt`` ends.
+
+    Comments end as the HTML standard says ("<!-->" and "<!--->" are complete, "--!>" closes
+    too). CDATA is taken to run to "]]>", as it does inside SVG, the longer of its two readings.
+    """
     if html.startswith("<!--", lt):
-        end = html.find("-->", lt + 4)
+        if html.startswith((">", "->"), lt + 4):
+            return html.index(">", lt + 4) + 1
+        close = _COMMENT_END.search(html, lt + 4)
+        return len(html) if close is None else close.end()
+    if html.startswith("<![CDATA[", lt):
+        end = html.find("]]>", lt + 9)
         return len(html) if end < 0 else end + 3
     end = html.find(">", lt)
     return len(html) if end < 0 else end + 1

@@ -8,6 +8,8 @@ import pytest
 
 from mailroom.mail.html import html_to_text, sanitize_html
 
+FALLBACK = '<div style="white-space:pre-wrap">'  # how sanitize_html shows HTML it will not parse
+
 # --------------------------------------------------------------------------- sanitize_html
 
 
@@ -89,7 +91,7 @@ def test_sanitize_survives_deep_nesting_quickly_by_falling_back_to_text() -> Non
     clean = sanitize_html(hostile)
 
     assert time.perf_counter() - started < 2.0
-    assert clean == '<div style="white-space:pre-wrap">deep &amp; text</div>'
+    assert clean == f"{FALLBACK}deep &amp; text</div>"
 
 
 @pytest.mark.parametrize(
@@ -101,8 +103,30 @@ def test_sanitize_survives_deep_nesting_quickly_by_falling_back_to_text() -> Non
         "<" * 1_000_000,
         "<!--" * 250_000,
         "<ul></x>" * 100_000,
+        # Each of these once made the nesting guard underestimate (nh3 then took seconds):
+        "<!-->" + "<div>" * 40_000,  # an empty comment is complete
+        "<svg><style>" + "<div>" * 40_000,  # <style> is markup inside SVG
+        "<div><script><!--<script></script></div>--></script>" * 4_000,  # script escapes
+        "<div><svg><![CDATA[></svg></div>]]>" * 6_000,  # CDATA inside SVG
+        "<a><div></a>" * 16_000,  # the adoption agency keeps nesting
+        "<dd><li><p>" * 20_000,  # list items nest across <dd>
+        "<div/>" * 40_000,  # "/>" does not close a <div>
     ],
-    ids=["ampersands", "entity-like", "attributes", "lt", "comments", "unmatched-ends"],
+    ids=[
+        "ampersands",
+        "entity-like",
+        "attributes",
+        "lt",
+        "comments",
+        "unmatched-ends",
+        "empty-comment",
+        "svg-style",
+        "script-escape",
+        "svg-cdata",
+        "adoption-agency",
+        "dd-li",
+        "self-closing-div",
+    ],
 )
 def test_sanitize_is_fast_on_hostile_input(hostile: str) -> None:
     started = time.perf_counter()
@@ -110,6 +134,21 @@ def test_sanitize_is_fast_on_hostile_input(hostile: str) -> None:
 
     assert time.perf_counter() - started < 3.0
     assert "<script" not in clean
+
+
+def test_real_world_table_markup_with_implied_end_tags_is_not_degraded() -> None:
+    block = (
+        "<!--[if mso]><table><tr><td><![endif]-->"
+        '<div><table><tbody><tr><td style="padding:8px"><p>para<div>block</div>'
+        "<ul><li>one<li>two</ul><dl><dt>term<dd>definition</dl>"
+        "<table><tr><td>a<td>b<tr><td>c</table></td></tr></tbody></table></div>"
+        "<!--[if mso]></td></tr></table><![endif]-->"
+    )
+
+    clean = sanitize_html(block * 600)  # 600 blocks: an unclosed level per block would show
+
+    assert not clean.startswith(FALLBACK)
+    assert clean.count("<li>one</li>") == 600
 
 
 def test_sanitize_keeps_entities_in_long_text_runs_intact() -> None:
@@ -145,6 +184,10 @@ def test_html_to_text_reads_like_a_mail() -> None:
 
 def test_html_to_text_keeps_preformatted_line_breaks() -> None:
     assert html_to_text("<pre>line 1\nline 2</pre>after") == "line 1\nline 2\n\nafter"
+
+
+def test_html_to_text_ends_comments_as_browsers_do() -> None:
+    assert html_to_text("a<!-->b<!--->c<!-- x --!>d<!-- y -->e") == "abcde"
 
 
 def test_html_to_text_of_broken_html() -> None:
