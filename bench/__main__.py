@@ -9,9 +9,15 @@ from bench import ingest
 
 
 def main() -> None:
-    results = {"ingest": ingest.run()}
-    json.dump(results, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    # Handlers log to stdout (as on Lambda); keep stdout for the figures alone.
+    figures = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        results = {"ingest": ingest.run()}
+    finally:
+        sys.stdout = figures
+    json.dump(results, figures, indent=2)
+    figures.write("\n")
 
 
 if __name__ == "__main__":

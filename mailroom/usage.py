@@ -48,6 +48,13 @@ def current_meter() -> UsageMeter | None:
     return _current.get()
 
 
+def record_s3(operation: str, *, bytes_written: int = 0) -> None:
+    """Count one raw-store request (S3 on AWS; the sandbox's directory counts as S3 would)."""
+    meter = _current.get()
+    if meter is not None:
+        meter.record_s3(operation, bytes_written=bytes_written)
+
+
 @contextmanager
 def metered() -> Iterator[UsageMeter]:
     """Count everything recorded inside the block into a fresh meter."""

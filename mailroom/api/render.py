@@ -14,14 +14,14 @@ from mailroom.mail.model import MessageFlag
 
 
 def ago(value: str | None, now: datetime | None = None) -> str:
-    """``5m``, ``3h``, ``2d``: how long ago an ISO timestamp was."""
+    """``5m``, ``3h``, ``2d``: how long ago an ISO timestamp was (``<1m`` under a minute)."""
     if not value:
         return ""
     seconds = int(((now or datetime.now(UTC)) - parse_iso(value)).total_seconds())
     for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
-    return "now"
+    return "<1m"
 
 
 FLAG_LABELS = {

@@ -22,7 +22,7 @@ from mailroom.domain.conversation import Status
 from mailroom.inbox.cursor import InvalidCursorError
 from mailroom.inbox.directory import list_mailboxes
 from mailroom.inbox.queries import list_conversations
-from mailroom.inbox.thread import load_thread
+from mailroom.inbox.thread import load_message, load_thread
 from mailroom.storage import BlobNotFoundError
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
@@ -80,8 +80,7 @@ def get_attachment(  # type: ignore[no-untyped-def]
     message_key: Annotated[str, Path(pattern=r"^m[0-9a-z]{6,32}$")],
     index: Annotated[int, Path(ge=0, le=10_000)],
 ):
-    thread = load_thread(wiring.table(), wiring.store(), conversation_id)
-    message = next((m for m in thread.messages if m.key == message_key), None) if thread else None
+    message = load_message(wiring.table(), wiring.store(), conversation_id, message_key)
     attachment = next((a for a in message.attachments if a.index == index), None) if message else None
     if attachment is None:
         raise NotFoundError("no such attachment")

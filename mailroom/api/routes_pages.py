@@ -10,10 +10,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from mailroom.api import wiring
 from mailroom.api.render import render
 from mailroom.api.routes_api import visible_mailboxes
+from mailroom.api.security import MAIL_BODY_CSP
 from mailroom.domain.conversation import Status
 from mailroom.inbox.cursor import InvalidCursorError
 from mailroom.inbox.queries import list_conversations
-from mailroom.inbox.thread import load_thread
+from mailroom.inbox.thread import load_message, load_thread
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
 
@@ -77,3 +78,16 @@ def conversation_page(conversation_id: str) -> Response[str]:
         key=lambda entry: (entry[1], 0 if entry[0] == "message" else 1),
     )
     return render("conversation.html", conversation=thread.conversation, timeline=timeline)
+
+
+@router.get("/conversations/<conversation_id>/messages/<message_key>/body", include_in_schema=False)
+def message_body(conversation_id: str, message_key: str) -> Response[str]:
+    """One message's sanitized HTML as a document of its own, for the sandboxed iframe."""
+    message = load_message(wiring.table(), wiring.store(), conversation_id, message_key)
+    if message is None:
+        return render("not_found.html", status_code=404, what="message", ident=message_key)
+    response = render("message_body.html", html=message.html, text=message.text)
+    response.headers["Content-Security-Policy"] = MAIL_BODY_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response

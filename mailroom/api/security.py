@@ -30,6 +30,23 @@ SECURITY_HEADERS = {
 }
 
 
+# An email's HTML body is its own document, framed by the conversation page: inline styles are
+# allowed there (mail depends on them), scripts, forms, remote loads and plugins are not, and the
+# iframe's sandbox attribute denies scripts a second time.
+MAIL_BODY_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "img-src data:",
+        "font-src data:",
+        "form-action 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'self'",
+        "sandbox allow-popups allow-popups-to-escape-sandbox",
+    ]
+)
+
+
 def security_headers(app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[object]:
     response = next_middleware(app)
     for name, value in SECURITY_HEADERS.items():

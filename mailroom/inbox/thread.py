@@ -40,6 +40,14 @@ def load_thread(table: Table, store: BlobStore, conversation_id: str) -> Thread 
     return thread
 
 
+def load_message(
+    table: Table, store: BlobStore, conversation_id: str, message_key: str
+) -> StoredMessage | None:
+    """One message of a conversation (with its full body), or None."""
+    thread = load_thread(table, store, conversation_id) if conversation_id.isalnum() else None
+    return next((m for m in thread.messages if m.key == message_key), None) if thread else None
+
+
 def _with_full_body(message: StoredMessage, store: BlobStore) -> StoredMessage:
     """Large bodies live in the raw store; the item keeps a preview."""
     if not message.body_ref:

@@ -18,7 +18,7 @@ from mailroom.mail.model import Address, MessageFlag, ParsedMessage
 from mailroom.mail.subject import normalize_subject
 
 SNIPPET_CHARS = 200
-HEADER_BUDGET_BYTES = 16_000
+HEADER_BUDGET_BYTES = 8_000
 # Mail that is not a person waiting for us: it neither reopens a conversation nor starts a wait.
 _NOT_A_PERSON = frozenset({MessageFlag.AUTO_REPLY, MessageFlag.BOUNCE, MessageFlag.BULK})
 

@@ -31,7 +31,7 @@ from mailroom.storage import BlobNotFoundError, BlobStore
 from mailroom.table.client import TransactionCancelledError, retry_on_conflict
 
 MAX_COMMIT_ATTEMPTS = 8
-PREVIEW_CHARS = 4_000
+PREVIEW_CHARS = 1_000
 
 
 class RawMailMissingError(RuntimeError):

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from mailroom.storage.base import BlobNotFoundError
+from mailroom.usage import record_s3
 
 
 class LocalStore:
@@ -21,12 +22,14 @@ class LocalStore:
         return path
 
     def get(self, key: str) -> bytes:
+        record_s3("GetObject")
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError as exc:
             raise BlobNotFoundError(key) from exc
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        record_s3("PutObject", bytes_written=len(data))
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write-then-rename: a reader sees the whole object or none, as with S3.
@@ -40,12 +43,15 @@ class LocalStore:
             raise
 
     def exists(self, key: str) -> bool:
+        record_s3("HeadObject")
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
+        record_s3("DeleteObject")
         self._path(key).unlink(missing_ok=True)
 
     def list(self, prefix: str) -> list[str]:
+        record_s3("ListObjectsV2")
         keys = []
         for path in self.root.rglob("*"):
             if path.is_file() and not path.name.startswith(".tmp-"):

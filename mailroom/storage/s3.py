@@ -8,6 +8,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from mailroom.storage.base import BlobNotFoundError
+from mailroom.usage import record_s3
 
 
 class S3Store:
@@ -20,6 +21,7 @@ class S3Store:
         return f"{self.prefix}{key}"
 
     def get(self, key: str) -> bytes:
+        record_s3("GetObject")
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
@@ -30,9 +32,11 @@ class S3Store:
         return body
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        record_s3("PutObject", bytes_written=len(data))
         self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
 
     def exists(self, key: str) -> bool:
+        record_s3("HeadObject")
         try:
             self._client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
@@ -42,9 +46,11 @@ class S3Store:
         return True
 
     def delete(self, key: str) -> None:
+        record_s3("DeleteObject")
         self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def list(self, prefix: str) -> list[str]:
+        record_s3("ListObjectsV2")
         keys: list[str] = []
         paginator = self._client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
