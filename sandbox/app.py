@@ -7,6 +7,7 @@ only after the environment is set, exactly as Lambda would configure them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -18,30 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from mailroom.clock import iso, now
+from mailroom.deployment import INGEST, REPLY, STREAM_FUNCTIONS, FunctionSpec
 from mailroom.settings import reset_settings_cache
 from mailroom.table import schema
 from sandbox.dynamodb_local import DynamoDBLocal, local_client
-from sandbox.lambda_context import make_context
+from sandbox.lambda_context import LambdaContext, make_context
 
 TABLE_NAME = "mailroom"
 # Lambda's asynchronous invocation retries a failed event twice before it goes to the on-failure
 # destination; the sandbox does the same, and its "destination" is a file under the data directory.
 ASYNC_ATTEMPTS = 3
-
-
-@dataclass
-class FunctionSpec:
-    """A function as the sandbox runs it: the name, memory and timeout the CDK stack gives it."""
-
-    name: str
-    memory_mb: int
-    timeout_s: float
-
-
-INGEST = FunctionSpec("mailroom-ingest", 512, 60)
-ROUTE = FunctionSpec("mailroom-route", 256, 30)
-METRICS = FunctionSpec("mailroom-metrics", 256, 60)
-REPLY = FunctionSpec("mailroom-reply", 512, 29)
 
 
 @dataclass
@@ -55,6 +42,17 @@ class SandboxConfig:
     max_message_bytes: int = 40 * 1024 * 1024
     dynamodb_port: int | None = None
     log: Callable[[str], None] = print
+
+
+def load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+    """Import a function's handler the way the Lambda runtime does, from ``module:function``."""
+    module_name, _, attribute = spec.handler.partition(":")
+    handler: Callable[[dict[str, Any], Any], Any] = getattr(importlib.import_module(module_name), attribute)
+    return handler
+
+
+def context_factory(spec: FunctionSpec) -> Callable[[], LambdaContext]:
+    return lambda: make_context(spec.name, spec.memory_mb, spec.timeout_s)
 
 
 def handler_environment(*, endpoint: str, store_dir: Path, table_name: str = TABLE_NAME) -> dict[str, str]:
@@ -133,26 +131,20 @@ class Sandbox:
     # -- parts ----------------------------------------------------------------------------------
 
     def _start_stream_poller(self) -> None:
-        from functions.metrics.handler import handler as metrics_handler
-        from functions.route.handler import handler as route_handler
         from sandbox.streams import Consumer, StreamPoller
 
         assert self.dynamodb is not None
         consumers = [
             Consumer(
-                name="route",
-                handler=route_handler,
-                patterns=schema.STREAM_CONSUMERS["route"],
-                batch_size=10,
-                context_factory=lambda: make_context(ROUTE.name, ROUTE.memory_mb, ROUTE.timeout_s),
-            ),
-            Consumer(
-                name="metrics",
-                handler=metrics_handler,
-                patterns=schema.STREAM_CONSUMERS["metrics"],
-                batch_size=100,
-                context_factory=lambda: make_context(METRICS.name, METRICS.memory_mb, METRICS.timeout_s),
-            ),
+                name=spec.key,
+                handler=load_handler(spec),
+                patterns=spec.stream.patterns,
+                batch_size=spec.stream.batch_size,
+                max_retries=spec.stream.max_retries,
+                context_factory=context_factory(spec),
+            )
+            for spec in STREAM_FUNCTIONS
+            if spec.stream is not None
         ]
         self.poller = StreamPoller(
             endpoint=self.dynamodb.endpoint,
@@ -184,14 +176,13 @@ class Sandbox:
         )
 
     def _start_http(self) -> None:
-        from functions.reply.handler import handler as reply_handler
         from sandbox.http_gateway import HttpGateway
 
         self.http = HttpGateway(
             host=self.config.host,
             port=self.config.http_port,
-            handler=reply_handler,
-            context_factory=lambda: make_context(REPLY.name, REPLY.memory_mb, REPLY.timeout_s),
+            handler=load_handler(REPLY),
+            context_factory=context_factory(REPLY),
         )
         self.http.start()
         self._parts.append(self.http)
@@ -213,12 +204,11 @@ class Sandbox:
 
     def deliver_to_ingest(self, event: dict[str, Any]) -> None:
         """Invoke ingest as SES does (Event): retried, then recorded in the dead-letter directory."""
-        from functions.ingest.handler import handler as ingest_handler
-
+        ingest_handler = load_handler(INGEST)
         error = ""
         for _attempt in range(ASYNC_ATTEMPTS):
             try:
-                ingest_handler(event, make_context(INGEST.name, INGEST.memory_mb, INGEST.timeout_s))
+                ingest_handler(event, context_factory(INGEST)())
                 return
             except Exception:
                 error = traceback.format_exc()
