@@ -48,6 +48,12 @@ def sandbox(
     )
     try:
         app.start()
+    except OSError as exc:
+        app.stop()
+        raise click.ClickException(
+            f"could not start the sandbox: {exc}. Is another sandbox running? Stop it, or pick other ports "
+            "with --smtp-port and --http-port."
+        ) from exc
     except Exception:
         app.stop()
         raise

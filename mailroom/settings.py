@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     dynamodb_endpoint: str | None = None
     # Where raw mail, attachments and large bodies live: ``s3://bucket/prefix`` or ``file:///abs/dir``.
     raw_store_url: str = "file:///tmp/mailroom-store"
+    # Where outbound mail goes: ``ses:`` (SESv2 SendEmail) or ``file:///abs/outbox`` (the sandbox).
+    outbound_url: str = "file:///tmp/mailroom-outbox"
+    ses_configuration_set: str | None = None
+    # Automatic replies (RFC 3834) go at most once per sender and mailbox within this period.
+    auto_reply_period_hours: int = Field(default=24, ge=1, le=24 * 30)
     # The key prefix that the SES receipt rule's S3 action writes raw mail under.
     raw_inbound_prefix: str = "raw/inbound/"
     # Subject threading joins a conversation with the same normalized subject, the same contact and

@@ -20,6 +20,8 @@ class UsageMeter:
     write_units: float = 0.0
     s3_requests: Counter[str] = field(default_factory=Counter)
     s3_bytes_written: int = 0
+    ses_messages_out: int = 0
+    ses_bytes_out: int = 0
 
     def record_dynamodb(self, operation: str, *, read_units: float = 0.0, write_units: float = 0.0) -> None:
         self.dynamodb_requests[operation] += 1
@@ -30,6 +32,10 @@ class UsageMeter:
         self.s3_requests[operation] += 1
         self.s3_bytes_written += bytes_written
 
+    def record_ses_out(self, size: int) -> None:
+        self.ses_messages_out += 1
+        self.ses_bytes_out += size
+
     def summary(self) -> dict[str, object]:
         return {
             "dynamodb_requests": dict(self.dynamodb_requests),
@@ -38,6 +44,8 @@ class UsageMeter:
             "write_units": round(self.write_units, 2),
             "s3_requests": dict(self.s3_requests),
             "s3_bytes_written": self.s3_bytes_written,
+            "ses_messages_out": self.ses_messages_out,
+            "ses_bytes_out": self.ses_bytes_out,
         }
 
 

@@ -13,13 +13,14 @@ import os
 import signal
 import threading
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mailroom.clock import iso, now
-from mailroom.deployment import INGEST, REPLY, STREAM_FUNCTIONS, FunctionSpec
+from mailroom.deployment import INGEST, REPLY, ROUTE, STREAM_FUNCTIONS, FunctionSpec
 from mailroom.settings import reset_settings_cache
 from mailroom.table import schema
 from sandbox.dynamodb_local import DynamoDBLocal, local_client
@@ -29,6 +30,23 @@ TABLE_NAME = "mailroom"
 # Lambda's asynchronous invocation retries a failed event twice before it goes to the on-failure
 # destination; the sandbox does the same, and its "destination" is a file under the data directory.
 ASYNC_ATTEMPTS = 3
+SCHEDULE_SECONDS = 20.0
+STATE_FILE = "sandbox.json"
+
+
+def scheduled_event() -> dict[str, Any]:
+    """An EventBridge scheduled event, as Lambda receives it."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": iso(now()),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/mailroom-sweep"],
+        "detail": {},
+    }
 
 
 @dataclass
@@ -55,9 +73,13 @@ def context_factory(spec: FunctionSpec) -> Callable[[], LambdaContext]:
     return lambda: make_context(spec.name, spec.memory_mb, spec.timeout_s)
 
 
-def handler_environment(*, endpoint: str, store_dir: Path, table_name: str = TABLE_NAME) -> dict[str, str]:
+def handler_environment(
+    *, endpoint: str, store_dir: Path, outbox_dir: Path | None = None, table_name: str = TABLE_NAME
+) -> dict[str, str]:
     """What the CDK stack sets on each function, with the local stand-ins' addresses."""
+    outbox = outbox_dir or store_dir.parent / "outbox"
     return {
+        "MAILROOM_OUTBOUND_URL": outbox.resolve().as_uri(),
         "MAILROOM_TABLE_NAME": table_name,
         "MAILROOM_DYNAMODB_ENDPOINT": endpoint,
         "MAILROOM_REGION": "us-east-1",
@@ -77,6 +99,7 @@ class Sandbox:
         self.config = config
         self.data_dir = config.data_dir.resolve()
         self.store_dir = self.data_dir / "store"
+        self.outbox_dir = self.data_dir / "outbox"
         self.dead_letter_dir = self.data_dir / "dead-letter"
         self._stopped = threading.Event()
         self._parts: list[Any] = []
@@ -93,7 +116,11 @@ class Sandbox:
             port=self.config.dynamodb_port, db_path=self.data_dir / "dynamodb"
         ).start()
         self._parts.append(self.dynamodb)
-        os.environ.update(handler_environment(endpoint=self.dynamodb.endpoint, store_dir=self.store_dir))
+        os.environ.update(
+            handler_environment(
+                endpoint=self.dynamodb.endpoint, store_dir=self.store_dir, outbox_dir=self.outbox_dir
+            )
+        )
         reset_settings_cache()
 
         from mailroom.table.admin import ensure_table
@@ -107,6 +134,8 @@ class Sandbox:
         self._start_stream_poller()
         self._start_smtp()
         self._start_http()
+        self._start_schedule()
+        self._write_state()
         if self.config.demo:
             threading.Thread(target=self._send_demo_once, name="demo-mail", daemon=True).start()
 
@@ -188,6 +217,33 @@ class Sandbox:
         self._parts.append(self.http)
         self.config.log(f"Web UI and API on http://{self.config.host}:{self.http.port}/")
 
+    def _start_schedule(self) -> None:
+        """EventBridge's stand-in: the scheduled sweep every ``SCHEDULE_SECONDS``."""
+        route = load_handler(ROUTE)
+
+        def tick() -> None:
+            while not self._stopped.wait(SCHEDULE_SECONDS):
+                try:
+                    route(scheduled_event(), context_factory(ROUTE)())
+                except Exception:
+                    self.config.log(f"scheduled sweep failed: {traceback.format_exc()}")
+
+        threading.Thread(target=tick, name="schedule", daemon=True).start()
+
+    def _write_state(self) -> None:
+        """Where the running sandbox's parts are, for ``mailroom`` CLI commands."""
+        assert self.dynamodb is not None
+        state = {
+            "dynamodb_endpoint": self.dynamodb.endpoint,
+            "table_name": TABLE_NAME,
+            "raw_store_url": self.store_dir.as_uri(),
+            "outbound_url": self.outbox_dir.as_uri(),
+            "http": f"http://{self.config.host}:{self.http.port}",
+            "smtp": f"{self.config.host}:{self.smtp.port}",
+            "pid": os.getpid(),
+        }
+        (self.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
     # -- behaviour ------------------------------------------------------------------------------
 
     def accepted_domains(self) -> set[str]:
@@ -220,14 +276,9 @@ class Sandbox:
 
     def _seed_directory(self) -> None:
         from mailroom.api import wiring
-        from mailroom.inbox.directory import upsert_mailbox, upsert_user
-        from sandbox.demo import DEMO_MAILBOXES, DEMO_USERS
+        from sandbox.demo_setup import seed_demo_organisation
 
-        table = wiring.table()
-        for mailbox in DEMO_MAILBOXES:
-            upsert_mailbox(table, mailbox.address, name=mailbox.display_name)
-        for user in DEMO_USERS:
-            upsert_user(table, user.email, name=user.display_name, role=user.role)
+        seed_demo_organisation(wiring.table())
 
     def _send_demo_once(self) -> None:
         from mailroom.api import wiring

@@ -1,8 +1,8 @@
-"""Lambda entry point: consumes the table's stream (new inbound messages) to route conversations.
+"""Lambda entry point: routes every new inbound message from the table's stream, and sweeps the
+team queues on a schedule.
 
 Batches are processed with Powertools batch processing and partial failures are reported, so one
 bad record is retried (and finally sent to the dead-letter queue) without blocking the others.
-Routing rules and assignment arrive with their own issue; this records what it would route.
 """
 
 from __future__ import annotations
@@ -14,24 +14,34 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mailroom.observability import logger, tracer
+from mailroom.domain.message import StoredMessage
+from mailroom.observability import logger, metrics, tracer
+from mailroom.routing.service import sweep_queues
+from mailroom.routing.wiring import router
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else {}
-    logger.info(
-        "inbound message to route",
-        conversation_id=image.get("conversation_id"),
-        mailbox=image.get("mailbox"),
-        message_key=image.get("key"),
-    )
+    try:
+        outcome = router().route(StoredMessage.model_validate(image))
+    except Exception:
+        # Batch processing reports the failure for a retry; the log says why.
+        logger.exception(
+            "routing failed", sequence_number=record.dynamodb.sequence_number if record.dynamodb else None
+        )
+        raise
+    if outcome.assignee:
+        metrics.add_metric(name="ConversationsAssigned", unit="Count", value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | dict[str, int]:
+    if event.get("detail-type") == "Scheduled Event":
+        return {"assigned": sweep_queues(router())}
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

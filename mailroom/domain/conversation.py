@@ -44,3 +44,8 @@ class Conversation(BaseModel):
     last_inbound_at: str | None = None
     # When the customer started waiting for us (the oldest unanswered inbound); None when answered.
     waiting_since: str | None = None
+    required_skills: list[str] = Field(default_factory=list)
+    sla_policy: str | None = None
+    first_response_due: str | None = None  # moved when the conversation is reopened
+    resolution_due: str | None = None
+    first_replied_at: str | None = None

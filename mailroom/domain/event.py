@@ -21,6 +21,11 @@ class EventType(StrEnum):
     REPLIED = "replied"
     NOTE_ADDED = "note_added"
     STATUS_CHANGED = "status_changed"
+    PRIORITY_SET = "priority_set"
+    TEAM_SET = "team_set"
+    SLA_SET = "sla_set"
+    MARKED_SPAM = "marked_spam"
+    AUTO_REPLIED = "auto_replied"
 
 
 class AuditEvent(BaseModel):

@@ -58,3 +58,4 @@ class StoredMessage(BaseModel):
     # False for quarantined mail: the route function's stream filter passes only routable messages.
     routable: bool = True
     threaded_by: str = "new"  # how ingest found the conversation: references, token, subject, new
+    reopened: bool = False  # this message reopened a closed, pending or snoozed conversation

@@ -221,6 +221,7 @@ def plan_ingest(
         updates["waiting_since"] = received_at
     if person_waiting and existing.status in REOPENABLE:
         updates["status"] = Status.OPEN
+        message.reopened = True
         events.append(event(EventType.REOPENED, previous_status=existing.status.value))
     conversation = existing.model_copy(update=updates)
     numbered = _number_events(events, mailbox, identity)

@@ -1,0 +1,1 @@
+"""Canned responses: Jinja2 templates rendered in a sandboxed environment."""

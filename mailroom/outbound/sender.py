@@ -1,0 +1,72 @@
+"""Where outbound mail goes: SESv2 SendEmail (raw) on AWS, an outbox directory in the sandbox."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import boto3
+
+from mailroom.settings import Settings, get_settings
+from mailroom.storage.local import LocalStore
+from mailroom.usage import current_meter
+
+
+class MailSender(Protocol):
+    def send(self, raw: bytes, *, message_id: str) -> str:
+        """Send raw MIME; returns the provider's message id."""
+        ...
+
+
+class SesSender:
+    def __init__(self, client: Any, configuration_set: str | None = None) -> None:
+        self.client = client
+        self.configuration_set = configuration_set
+
+    def send(self, raw: bytes, *, message_id: str) -> str:
+        args: dict[str, Any] = {"Content": {"Raw": {"Data": raw}}}
+        if self.configuration_set:
+            args["ConfigurationSetName"] = self.configuration_set
+        response = self.client.send_email(**args)
+        _meter(len(raw))
+        return str(response["MessageId"])
+
+
+class OutboxSender:
+    """The sandbox's SES: each message becomes ``<outbox>/<message id>.eml``."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.store = LocalStore(directory)
+
+    def send(self, raw: bytes, *, message_id: str) -> str:
+        safe = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in message_id)
+        self.store.put(f"{safe}.eml", raw, "message/rfc822")
+        _meter(len(raw))
+        return f"outbox-{safe}"
+
+    def list(self) -> list[Path]:
+        return sorted(self.store.root.glob("*.eml"), key=lambda p: p.stat().st_mtime)
+
+
+def _meter(size: int) -> None:
+    meter = current_meter()
+    if meter is not None:
+        meter.record_ses_out(size)
+
+
+def sender_from_settings(settings: Settings | None = None) -> MailSender:
+    settings = settings or get_settings()
+    return _sender(settings.outbound_url, settings.region, settings.ses_configuration_set)
+
+
+@lru_cache(maxsize=4)
+def _sender(url: str, region: str, configuration_set: str | None) -> MailSender:
+    parsed = urlparse(url)
+    if parsed.scheme == "ses":
+        return SesSender(boto3.client("sesv2", region_name=region), configuration_set)
+    if parsed.scheme == "file":
+        return OutboxSender(parsed.path)
+    raise ValueError(f"unsupported outbound URL {url!r}: use ses: or file:///dir")

@@ -1,0 +1,1 @@
+"""Routing: rules, tags, teams, SLA due times and assignment for new inbound messages."""

@@ -1,0 +1,1 @@
+"""Calendars: business hours, agent schedules, holidays, and time arithmetic over them."""

@@ -1,0 +1,114 @@
+"""The demo organisation: Acme's teams, agents, skills, schedules, SLA policies, canned responses
+and routing rules, so a newcomer's first `make run` shows mail routed, tagged and assigned."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+from mailroom.assignment.store import AssignmentStore
+from mailroom.canned.model import CannedResponse
+from mailroom.canned.store import put_canned
+from mailroom.domain.agent import Agent
+from mailroom.domain.team import SlaPolicy, Strategy, Team
+from mailroom.inbox.directory import upsert_mailbox, upsert_user
+from mailroom.routing.rules_store import load_rules, save_rules
+from mailroom.rules.yaml_io import parse_rules_yaml
+from mailroom.schedule.model import Interval, WeeklySchedule
+from mailroom.table.client import Table
+from sandbox.demo import DEMO_MAILBOXES, DEMO_USERS
+
+RULES_FILE = Path(__file__).with_name("demo_rules.yaml")
+
+WORKDAYS = WeeklySchedule(
+    timezone="America/New_York",
+    days={day: [Interval(start=time(9, 0), end=time(17, 0))] for day in ("mon", "tue", "wed", "thu", "fri")},
+)
+SLA_POLICIES = [
+    SlaPolicy(id="standard", name="Standard", first_response_minutes=240, resolution_minutes=2 * 24 * 60),
+    SlaPolicy(id="priority", name="Priority", first_response_minutes=60, resolution_minutes=8 * 60),
+]
+TEAMS = [
+    Team(
+        id="support",
+        name="Support",
+        strategy=Strategy.LEAST_LOADED,
+        members=["agent1@acme.test", "agent2@acme.test", "agent3@acme.test"],
+        calendar=WORKDAYS,
+        sla_policies=SLA_POLICIES,
+        default_sla="standard",
+    ),
+    Team(
+        id="sales",
+        name="Sales",
+        strategy=Strategy.ROUND_ROBIN,
+        members=["agent1@acme.test", "agent2@acme.test"],
+        calendar=WORKDAYS,
+        sla_policies=SLA_POLICIES,
+        default_sla="standard",
+    ),
+    Team(
+        id="billing",
+        name="Billing",
+        strategy=Strategy.SKILLS,
+        members=["agent2@acme.test", "agent3@acme.test"],
+        calendar=WORKDAYS,
+        sla_policies=SLA_POLICIES,
+        default_sla="standard",
+    ),
+]
+# Skills: Sam does sales, Priya billing, Jonas billing and German. Everyone works around the
+# clock in the demo, so assignment shows at any hour; the team calendars still drive SLA clocks.
+AGENT_PROFILES = {
+    "agent1@acme.test": {"skills": ["sales"], "capacity": 8, "teams": ["support", "sales"]},
+    "agent2@acme.test": {
+        "skills": ["billing", "sales"],
+        "capacity": 8,
+        "teams": ["support", "sales", "billing"],
+    },
+    "agent3@acme.test": {"skills": ["billing", "de"], "capacity": 8, "teams": ["support", "billing"]},
+}
+MAILBOX_TEAMS = {"support@acme.test": "support", "sales@acme.test": "sales", "billing@acme.test": "billing"}
+CANNED = [
+    CannedResponse(
+        id="after-hours",
+        name="After-hours acknowledgement",
+        body=(
+            "Hi {{ customer.first_name or 'there' }},\n\n"
+            "thanks for writing to {{ mailbox.name }}. Our team works Monday to Friday, 9:00 to 17:00 "
+            "(New York time), and will get back to you on the next working day.\n\n"
+            "Your reference is {{ conversation.id }}.\n\n{{ mailbox.name }}"
+        ),
+        mailbox="support@acme.test",
+    ),
+    CannedResponse(
+        id="sales-demo-follow-up",
+        name="Sales: finish booking your demo",
+        subject="Your Acme demo: pick a time that suits you",
+        body=(
+            "Hi {{ customer.first_name or customer.name or 'there' }},\n\n"
+            "I'm {{ agent.name }}, {{ agent.title }} at {{ agent.company }}. You asked for a demo but "
+            "didn't get to pick a slot yet; here is my calendar, choose whatever suits you:\n"
+            "{{ agent.calendar_url }}\n\n"
+            "Looking forward to it,\n{{ agent.name }}"
+        ),
+        team="sales",
+    ),
+]
+
+
+def seed_demo_organisation(table: Table) -> None:
+    """Idempotent: safe on every start. Rules are only seeded into an empty rule set."""
+    store = AssignmentStore(table)
+    for mailbox in DEMO_MAILBOXES:
+        upsert_mailbox(table, mailbox.address, name=mailbox.display_name, team=MAILBOX_TEAMS[mailbox.address])
+    for user in DEMO_USERS:
+        upsert_user(table, user.email, name=user.display_name, role=user.role)
+        profile = AGENT_PROFILES.get(user.email, {"skills": [], "capacity": 0, "teams": []})
+        store.put_agent(Agent(id=user.email, name=user.display_name, role=user.role, **profile))
+    for team in TEAMS:
+        store.put_team(team)
+    for canned in CANNED:
+        put_canned(table, canned)
+    if load_rules(table).version == 0:
+        save_rules(table, parse_rules_yaml(RULES_FILE.read_text()), expected_version=0, actor="demo")
