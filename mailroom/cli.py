@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mailroom.cli_rules import rules
+
 
 @click.group()
 @click.version_option(package_name="mailroom")
@@ -63,6 +65,9 @@ def sandbox(
         err=True,
     )
     app.serve_forever()
+
+
+main.add_command(rules)
 
 
 if __name__ == "__main__":

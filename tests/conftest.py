@@ -73,6 +73,7 @@ def mailroom_env(
         "MAILROOM_DYNAMODB_ENDPOINT": ddb_endpoint,
         "MAILROOM_REGION": "us-east-1",
         "MAILROOM_RAW_STORE_URL": f"file://{store}",
+        "MAILROOM_OUTBOUND_URL": f"file://{tmp_path / 'outbox'}",
         # Dummy credentials: DynamoDB Local accepts any; never let a test find real ones.
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -47,7 +47,7 @@ class Team(BaseModel):
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _SLUG.match(value):
+        if not _SLUG.fullmatch(value):
             raise ValueError(f"team id {value!r} must be a slug: lower-case letters, digits and '-'")
         return value
 

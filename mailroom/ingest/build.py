@@ -57,6 +57,7 @@ class IngestPlan:
     contact_name: str = ""
     identity: str = ""  # the dedupe identity: the Message-ID, or a variant identity when it was reused
     fingerprint: str = ""
+    previous: Conversation | None = None  # the conversation as read, when the message threads into one
 
     @property
     def is_new_conversation(self) -> bool:
@@ -234,6 +235,7 @@ def plan_ingest(
         customer.name,
         identity,
         fingerprint,
+        previous=existing,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailroom.assignment.load import status_change_actions
 from mailroom.domain.conversation import Conversation
 from mailroom.inbox.directory import register_mailbox_update
 from mailroom.ingest.build import IngestPlan
@@ -82,6 +83,9 @@ class IngestRepository:
             *(Put(event_item(event)) for event in plan.events),
         ]
         actions.append(self._contact_update(plan))
+        if plan.previous is not None:
+            # A reopen puts the conversation back on its owner's load, in the same transaction.
+            actions += status_change_actions(plan.previous, conversation)
         if plan.is_new_conversation:
             actions.append(register_mailbox_update(conversation.mailbox, message.received_at))
         self.table.transact_write(actions)

@@ -105,7 +105,11 @@ class Router:
         )
 
         def calendar_for(name: str | None) -> WeeklySchedule:
-            team = teams.get(name or facts.team or "")
+            if name is not None:
+                if name not in teams:
+                    raise LookupError(f"no team calendar named {name!r}")  # the engine warns, no match
+                return teams[name].calendar
+            team = teams.get(facts.team or "")
             return team.calendar if team else ALWAYS_OPEN
 
         return evaluate(self.rules.get().ruleset, facts, calendar_for=calendar_for)

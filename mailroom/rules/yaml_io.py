@@ -9,7 +9,7 @@ node's position), constructed into plain data, validated by pydantic, and every 
 error's ``loc`` is walked back down the node tree to the node it is about.
 
 YAML's own footguns are refused rather than half-supported: duplicate keys (YAML keeps the last,
-silently), and aliases (they can expand exponentially during validation).
+silently), aliases (they can expand exponentially during validation) and deep nesting.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pydantic_core import ErrorDetails
 from mailroom.rules.model import RuleSet
 
 MAX_YAML_CHARS = 1_000_000
+MAX_YAML_DEPTH = 100  # rules need about 30: conditions nest at most 12 deep
 
 Loc = tuple[int | str, ...]
 
@@ -97,31 +98,36 @@ _RulesLoader = _rules_loader()
 
 def _compose(text: str) -> yaml.Node:
     try:
-        _refuse_aliases(text)
+        _check_events(text)
         root = yaml.compose(text, Loader=_RulesLoader)
     except yaml.MarkedYAMLError as exc:
         raise RulesError([_syntax_problem(exc)]) from exc
     except yaml.YAMLError as exc:
         raise RulesError([RuleProblem(1, "", f"YAML error: {exc}")]) from exc
-    except RecursionError as exc:
-        raise RulesError([RuleProblem(1, "", "the YAML nests too deeply")]) from exc
     if root is None:
         raise RulesError([RuleProblem(1, "", "the file is empty: to remove every rule, write 'rules: []'")])
     return root
 
 
-def _refuse_aliases(text: str) -> None:
-    """Aliases (``*name``) are refused where they are used: shared nodes can expand exponentially
-    when validated (a "billion laughs"), and rules are short enough to write out."""
-    problems = [
-        RuleProblem(
-            _line(event.start_mark), "", f"aliases (*{event.anchor}) are not supported: repeat the text"
-        )
-        for event in yaml.parse(text, Loader=_RulesLoader)
-        if isinstance(event, yaml.AliasEvent)
-    ]
-    if problems:
-        raise RulesError(problems)
+def _check_events(text: str) -> None:
+    """Refuse, before any node is built, what would make building them dangerous.
+
+    Aliases (``*name``) are refused where they are used: shared nodes can expand exponentially
+    when validated (a "billion laughs"), and rules are short enough to write out. Deep nesting is
+    refused because composing it recurses: libyaml's composer crashes the process on a few
+    thousand levels. The event stream itself is flat, so checking it here is safe."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_RulesLoader):
+        if isinstance(event, yaml.AliasEvent):
+            reason = f"aliases (*{event.anchor}) are not supported: repeat the text"
+            raise RulesError([RuleProblem(_line(event.start_mark), "", reason)])
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                reason = f"the YAML nests more than {MAX_YAML_DEPTH} levels deep"
+                raise RulesError([RuleProblem(_line(event.start_mark), "", reason)])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> RuleProblem:
@@ -276,9 +282,17 @@ def _represent_flow(dumper: yaml.SafeDumper, values: _Flow) -> yaml.Node:
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    """Multi-line text as a block; everything else as PyYAML quotes it (safely, when needed)."""
-    style = "|" if "\n" in value else None
+    """Multi-line text as a block, and text with control characters or Unicode line breaks
+    double-quoted with escapes (PyYAML writes those raw in other styles, where YAML reads them
+    as line breaks); everything else as PyYAML quotes it."""
+    if any(char in _LINE_BREAKS or (not char.isprintable() and char != "\n") for char in value):
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LINE_BREAKS = frozenset("\x85\u2028\u2029")
 
 
 _RulesDumper.add_representer(list, _represent_list)

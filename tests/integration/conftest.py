@@ -14,6 +14,7 @@ import pytest
 
 from mailroom.api import wiring as api_wiring
 from mailroom.ingest import wiring as ingest_wiring
+from mailroom.routing import wiring as routing_wiring
 from mailroom.storage.local import LocalStore
 from mailroom.table.client import Table, table_from_settings
 from sandbox.lambda_context import make_context
@@ -22,6 +23,7 @@ from sandbox.ses_event import build_ses_event, new_ses_message_id
 
 def _reset_wiring() -> None:
     ingest_wiring.ingestor.cache_clear()
+    routing_wiring.router.cache_clear()
     api_wiring.reset()
 
 

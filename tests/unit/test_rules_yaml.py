@@ -6,6 +6,9 @@ import json
 from textwrap import dedent
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from mailroom.rules.model import (
     AddTags,
@@ -131,6 +134,37 @@ def test_round_trip(text: str) -> None:
 
     assert parse_rules_yaml(dumped) == ruleset
     assert dump_rules_yaml(parse_rules_yaml(dumped)) == dumped  # stable
+
+
+FREE_TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=80)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=FREE_TEXT, equals=FREE_TEXT, phrase=FREE_TEXT)
+def test_any_text_round_trips(name: str, equals: str, phrase: str) -> None:
+    """Quotes, colons, '#', YAML keywords, control characters and Unicode line breaks survive."""
+    try:
+        ruleset = RuleSet.model_validate(
+            {
+                "rules": [
+                    {
+                        "id": "a",
+                        "name": name,
+                        "when": {
+                            "all": [
+                                {"header": {"name": "X-A", "equals": equals}},
+                                {"body": {"contains": phrase}},
+                            ]
+                        },
+                        "stop": True,
+                    }
+                ]
+            }
+        )
+    except ValidationError:
+        return  # blank names and phrases are refused; nothing to round-trip
+
+    assert parse_rules_yaml(dump_rules_yaml(ruleset)) == ruleset
 
 
 def test_dump_reads_like_the_input() -> None:
@@ -458,6 +492,15 @@ def test_deep_nesting_is_refused() -> None:
 
     assert problem.line == 4
     assert "at most 12" in problem.reason
+
+
+@pytest.mark.parametrize("levels", [150, 50_000])
+def test_absurd_yaml_nesting_is_refused_before_composing(levels: int) -> None:
+    """libyaml's composer recurses; at tens of thousands of levels it would crash the process."""
+    problem = only_problem("rules:\n  - " + "[" * levels + "]" * levels + "\n")
+
+    assert problem.line == 2
+    assert "nests more than 100 levels" in problem.reason
 
 
 def test_a_list_at_the_top_is_refused() -> None:

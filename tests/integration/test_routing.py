@@ -1,0 +1,303 @@
+"""Routing through the real route handler, fed by the sandbox's stream poller, on DynamoDB Local."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailroom.assignment.store import AssignmentStore, status_change_actions
+from mailroom.canned.model import CannedResponse
+from mailroom.canned.store import put_canned
+from mailroom.deployment import ROUTE
+from mailroom.domain.agent import Agent, AgentStatus, OutOfOffice
+from mailroom.domain.conversation import Conversation, Status
+from mailroom.domain.team import SlaPolicy, Strategy, Team
+from mailroom.inbox.directory import upsert_mailbox
+from mailroom.routing import wiring as routing_wiring
+from mailroom.routing.rules_store import load_rules, save_rules
+from mailroom.rules.yaml_io import parse_rules_yaml
+from mailroom.table import keys, schema
+from mailroom.table.client import Condition, Table
+from mailroom.table.items import conversation_item, to_conversation
+from sandbox.app import context_factory, load_handler, scheduled_event
+from sandbox.streams import Consumer, StreamPoller
+from tests.integration.conftest import Deliver
+from tests.mailfactory import make_mail
+
+RULES = """
+rules:
+  - id: machines
+    name: Automatic mail is tagged only
+    when: {flag: [auto_reply, bounce, bulk]}
+    then: [{add_tags: [automatic]}]
+    stop: true
+  - id: billing
+    name: Invoices go to Billing
+    when: {subject: {contains: invoice}}
+    then:
+      - add_tags: [billing]
+      - set_team: billing
+  - id: vip
+    name: VIP domain
+    when: {sender: {domain: bigcorp.example}}
+    then:
+      - set_priority: urgent
+      - set_sla: fast
+"""
+
+
+@pytest.fixture
+def org(table: Table, env: Path) -> Iterator[AssignmentStore]:
+    """A small organisation: a support team (least loaded) and a billing team (round robin)."""
+    routing_wiring.router.cache_clear()
+    store = AssignmentStore(table)
+    policies = [
+        SlaPolicy(
+            id="normal",
+            name="Normal",
+            first_response_minutes=240,
+            resolution_minutes=2880,
+            business_hours=False,
+        ),
+        SlaPolicy(
+            id="fast", name="Fast", first_response_minutes=30, resolution_minutes=240, business_hours=False
+        ),
+    ]
+    for agent in ("a1@acme.test", "a2@acme.test"):
+        store.put_agent(Agent(id=agent, name=agent.split("@")[0], capacity=5))
+    members = ["a1@acme.test", "a2@acme.test"]
+    for team_id, strategy in (("support", Strategy.LEAST_LOADED), ("billing", Strategy.ROUND_ROBIN)):
+        store.put_team(
+            Team(
+                id=team_id,
+                name=team_id.title(),
+                strategy=strategy,
+                members=members,
+                sla_policies=policies,
+                default_sla="normal",
+            )
+        )
+    upsert_mailbox(table, "support@acme.test", name="Acme Support", team="support")
+    save_rules(table, parse_rules_yaml(RULES), expected_version=load_rules(table).version, actor="test")
+    yield store
+    routing_wiring.router.cache_clear()
+
+
+@pytest.fixture
+def poller(
+    ddb_endpoint: str, table_name: str, tmp_path: Path, org: AssignmentStore
+) -> Iterator[StreamPoller]:
+    """The sandbox's stream poller with the route consumer, exactly as the sandbox wires it."""
+    assert ROUTE.stream is not None
+    consumer = Consumer(
+        name="route",
+        handler=load_handler(ROUTE),
+        patterns=ROUTE.stream.patterns,
+        batch_size=ROUTE.stream.batch_size,
+        max_retries=ROUTE.stream.max_retries,
+        context_factory=context_factory(ROUTE),
+    )
+    with StreamPoller(
+        endpoint=ddb_endpoint, table_name=table_name, consumers=[consumer], state_dir=tmp_path / "streams"
+    ) as p:
+        yield p
+
+
+def new_conversation(deliver: Deliver, subject: str, sender: str) -> str:
+    raw = make_mail(subject=subject, message_id=f"<{subject.replace(' ', '-')}@example.com>", sender=sender)
+    return str(deliver(raw).outcomes[0]["conversation_id"])
+
+
+def route_all(poller: StreamPoller) -> None:
+    assert poller.drain(timeout=60)
+    assert poller.dead_letters() == []
+
+
+def conversation(table: Table, conversation_id: str) -> Conversation:
+    item = table.get(
+        {schema.PK: keys.conversation_pk(conversation_id), schema.SK: keys.META}, consistent=True
+    )
+    assert item is not None
+    return to_conversation(item)
+
+
+def events(table: Table, conversation_id: str) -> list[dict[str, Any]]:
+    return table.query_all(
+        key_condition=Condition(
+            "#pk = :pk AND begins_with(#sk, :e)",
+            {"#pk": schema.PK, "#sk": schema.SK},
+            {":pk": keys.conversation_pk(conversation_id), ":e": "EVT#"},
+        )
+    )
+
+
+def test_rules_tag_route_and_assign_with_an_audit_trail(
+    deliver: Deliver, table: Table, poller: StreamPoller
+) -> None:
+    conv_id = deliver(make_mail(subject="Invoice 42 is wrong", sender="Zoe <zoe@bigcorp.example>")).outcomes[
+        0
+    ]["conversation_id"]
+    route_all(poller)
+    conv = conversation(table, conv_id)
+    assert conv.tags == ["billing"]
+    assert conv.team == "billing"
+    assert conv.priority == "urgent"
+    assert conv.sla_policy == "fast"
+    assert conv.first_response_due is not None
+    assert conv.assignee in {"a1@acme.test", "a2@acme.test"}
+    trail = {e["type"]: e for e in events(table, conv_id)}
+    assert trail["tagged"]["data"]["rule_id"] == "billing"
+    assert trail["team_set"]["data"]["rule_id"] == "billing"
+    assert trail["priority_set"]["data"]["rule_id"] == "vip"
+    assert trail["sla_set"]["data"]["rule_id"] == "vip"
+    assert "round_robin" in trail["assigned"]["data"]["reason"]
+
+
+def test_mailbox_default_team_and_least_loaded(deliver: Deliver, table: Table, poller: StreamPoller) -> None:
+    ids = [new_conversation(deliver, f"Help {n}", f"c{n}@example.com") for n in range(4)]
+    route_all(poller)
+    assignees = [str(conversation(table, i).assignee) for i in ids]
+    assert sorted(assignees) == ["a1@acme.test", "a1@acme.test", "a2@acme.test", "a2@acme.test"]
+    team_events = [e for i in ids for e in events(table, i) if e["type"] == "team_set"]
+    assert all(e["data"]["because"] == "mailbox default team" for e in team_events)
+
+
+def test_redelivered_stream_record_changes_nothing(
+    deliver: Deliver, table: Table, poller: StreamPoller
+) -> None:
+    conv_id = deliver(make_mail(subject="Invoice again")).outcomes[0]["conversation_id"]
+    route_all(poller)
+    before = conversation(table, conv_id)
+    trail_before = events(table, conv_id)
+    message = next(
+        i
+        for i in table.query_all(
+            key_condition=Condition("#pk = :pk", {"#pk": schema.PK}, {":pk": keys.conversation_pk(conv_id)})
+        )
+        if i.get("entity") == "message"
+    )
+    from boto3.dynamodb.types import TypeSerializer
+
+    image = {k: TypeSerializer().serialize(v) for k, v in message.items()}
+    record = {
+        "eventID": "1",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"PK": image["PK"], "SK": image["SK"]},
+            "NewImage": image,
+            "SequenceNumber": "1",
+            "SizeBytes": 1,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x",
+    }
+    result = load_handler(ROUTE)({"Records": [record, record]}, context_factory(ROUTE)())
+    assert result == {"batchItemFailures": []}
+    after = conversation(table, conv_id)
+    assert after.version == before.version
+    assert after.assignee == before.assignee
+    assert len(events(table, conv_id)) == len(trail_before)
+
+
+def test_out_of_office_agent_gets_no_new_conversations(
+    deliver: Deliver, table: Table, poller: StreamPoller, org: AssignmentStore
+) -> None:
+    now = datetime.now(UTC)
+    absence = OutOfOffice(start=now - timedelta(hours=1), end=now + timedelta(days=2))
+    org.put_agent(Agent(id="a1@acme.test", name="a1", capacity=5, out_of_office=[absence]))
+    ids = [new_conversation(deliver, f"Q{n}", f"o{n}@example.com") for n in range(3)]
+    route_all(poller)
+    assert {conversation(table, i).assignee for i in ids} == {"a2@acme.test"}
+
+
+def test_customer_reply_reopens_and_reassigns_when_the_owner_is_away(
+    deliver: Deliver, table: Table, poller: StreamPoller, org: AssignmentStore
+) -> None:
+    conv_id = deliver(make_mail(subject="Broken", message_id="<r1@example.com>")).outcomes[0][
+        "conversation_id"
+    ]
+    route_all(poller)
+    owner = conversation(table, conv_id).assignee
+    assert owner is not None
+    other = "a2@acme.test" if owner == "a1@acme.test" else "a1@acme.test"
+    _close(table, org, conv_id)
+    away = org.get_agent(owner)
+    assert away is not None
+    org.put_agent(away.model_copy(update={"status": AgentStatus.AWAY}))
+
+    deliver(make_mail(subject="Re: Broken", message_id="<r2@example.com>", in_reply_to="<r1@example.com>"))
+    route_all(poller)
+    conv = conversation(table, conv_id)
+    assert conv.status == Status.OPEN
+    assert conv.assignee == other
+    trail = [e["type"] for e in events(table, conv_id)]
+    assert trail.count("reopened") == 1
+    unassigned = [e for e in events(table, conv_id) if e["type"] == "unassigned"]
+    assert "unavailable" in unassigned[-1]["data"]["reason"]
+    agents = {a.id: a.open_count for a in org.get_agents(["a1@acme.test", "a2@acme.test"])}
+    assert agents == {owner: 0, other: 1}
+
+
+def _close(table: Table, org: AssignmentStore, conv_id: str) -> None:
+    """Close a conversation the way the API will: status and the owner's open count together."""
+    current = conversation(table, conv_id)
+    closed = current.model_copy(update={"status": Status.CLOSED, "version": current.version + 1})
+    from mailroom.table.client import Put
+
+    table.transact_write(
+        [
+            Put(conversation_item(closed), Condition("#v = :v", {"#v": "version"}, {":v": current.version})),
+            *status_change_actions(current, closed),
+        ]
+    )
+
+
+def test_nobody_available_queues_then_the_sweep_assigns(
+    deliver: Deliver, table: Table, poller: StreamPoller, org: AssignmentStore
+) -> None:
+    for agent in org.get_agents(["a1@acme.test", "a2@acme.test"]):
+        org.put_agent(agent.model_copy(update={"status": AgentStatus.AWAY}))
+    conv_id = deliver(make_mail(subject="Anyone there?")).outcomes[0]["conversation_id"]
+    route_all(poller)
+    assert conversation(table, conv_id).assignee is None
+    back = org.get_agent("a2@acme.test")
+    assert back is not None
+    org.put_agent(back.model_copy(update={"status": AgentStatus.AVAILABLE}))
+    result = load_handler(ROUTE)(scheduled_event(), context_factory(ROUTE)())
+    assert result == {"assigned": 1}
+    assert conversation(table, conv_id).assignee == "a2@acme.test"
+
+
+def test_auto_reply_once_per_sender_never_to_automatic_mail(
+    deliver: Deliver, table: Table, poller: StreamPoller, env: Path
+) -> None:
+    put_canned(table, CannedResponse(id="ack", name="Ack", body="Hi {{ customer.first_name }}, we got it."))
+    rules = parse_rules_yaml(
+        "rules:\n"
+        "  - {id: machines, name: m, when: {flag: [auto_reply, bounce, bulk]},\n"
+        "     then: [{add_tags: [automatic]}], stop: true}\n"
+        "  - {id: ack, name: Ack, when: {always: true}, then: [{auto_reply: ack}]}\n"
+    )
+    save_rules(table, rules, expected_version=load_rules(table).version, actor="test")
+    routing_wiring.router.cache_clear()
+    deliver(make_mail(subject="One", message_id="<a1@example.com>"))
+    deliver(make_mail(subject="Two", message_id="<a2@example.com>"))
+    ooo = {"Auto-Submitted": "auto-replied"}
+    deliver(
+        make_mail(subject="Out of office", message_id="<a3@example.com>", sender="x@example.org", headers=ooo)
+    )
+    deliver(make_mail(subject="Hi", message_id="<a4@example.com>", sender="noreply@example.net"))
+    route_all(poller)
+    outbox = sorted((env.parent / "outbox").glob("*.eml"))
+    assert len(outbox) == 1
+    raw = outbox[0].read_bytes()
+    assert b"Auto-Submitted: auto-replied" in raw
+    assert b"In-Reply-To: <a1@example.com>" in raw
+    assert b"To: Alice Customer <alice@example.com>" in raw
