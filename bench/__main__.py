@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import ingest
+from bench import ingest, routing
 
 
 def main() -> None:
@@ -13,7 +13,7 @@ def main() -> None:
     figures = sys.stdout
     sys.stdout = sys.stderr
     try:
-        results = {"ingest": ingest.run()}
+        results = {"ingest": ingest.run(), "routing": routing.run()}
     finally:
         sys.stdout = figures
     json.dump(results, figures, indent=2)

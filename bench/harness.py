@@ -26,14 +26,26 @@ def bench_environment() -> Iterator[Path]:
         saved = dict(os.environ)
         os.environ.update(handler_environment(endpoint=ddb.endpoint, store_dir=store, table_name="bench"))
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-        reset_settings_cache()
+        reset_containers()
         ensure_table(local_client("dynamodb", ddb.endpoint), "bench")
         try:
             yield store
         finally:
             os.environ.clear()
             os.environ.update(saved)
-            reset_settings_cache()
+            reset_containers()
+
+
+def reset_containers() -> None:
+    """Forget what handlers cached per container (settings, tables, stores): a fresh cold start."""
+    from mailroom.api import wiring as api_wiring
+    from mailroom.ingest import wiring as ingest_wiring
+    from mailroom.routing import wiring as routing_wiring
+
+    reset_settings_cache()
+    ingest_wiring.ingestor.cache_clear()
+    routing_wiring.router.cache_clear()
+    api_wiring.reset()
 
 
 def now() -> datetime:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from bench.harness import bench_environment, import_seconds, median, now
+from mailroom.storage.local import LocalStore
 from mailroom.usage import metered
 from sandbox.lambda_context import make_context
 from sandbox.ses_event import build_ses_event, new_ses_message_id
@@ -27,10 +28,8 @@ def typical_message(n: int, **kwargs: Any) -> bytes:
     return make_mail(body=paragraph * 110, html=html, message_id=f"<bench-{n}@example.com>", **kwargs)
 
 
-def _deliver(store: Any, handler: Any, raw: bytes) -> dict[str, Any]:
+def deliver(store: Any, handler: Any, raw: bytes) -> dict[str, Any]:
     ses_id = new_ses_message_id()
-    from mailroom.storage.local import LocalStore
-
     LocalStore(store).put(f"raw/inbound/{ses_id}", raw)
     event = build_ses_event(
         raw=raw,
@@ -47,28 +46,28 @@ def run() -> dict[str, Any]:
     with bench_environment() as store:
         from functions.ingest.handler import handler
 
-        _deliver(store, handler, typical_message(-1))  # warm up: imports, connections
+        deliver(store, handler, typical_message(-1))  # warm up: imports, connections
 
         corpus_ms = []
         for path in flanker_files():
             raw = path.read_bytes()
             started = time.process_time()
-            _deliver(store, handler, raw)
+            deliver(store, handler, raw)
             corpus_ms.append((time.process_time() - started) * 1000)
 
         typical_ms = []
         for n in range(50):
             raw = typical_message(n, subject=f"Export fails {n}", sender=f"user{n}@example.com")
             started = time.process_time()
-            _deliver(store, handler, raw)
+            deliver(store, handler, raw)
             typical_ms.append((time.process_time() - started) * 1000)
 
         with metered() as new_conversation:
-            _deliver(
+            deliver(
                 store, handler, typical_message(1000, subject="Fresh question", sender="fresh@example.com")
             )
         with metered() as threaded_reply:
-            _deliver(
+            deliver(
                 store,
                 handler,
                 typical_message(

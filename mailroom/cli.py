@@ -67,6 +67,27 @@ def sandbox(
     app.serve_forever()
 
 
+@main.command("dead-letters")
+@click.option(
+    "--data-dir", default=".data", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
+def dead_letters(data_dir: Path) -> None:
+    """Show what the sandbox gave up on: stream records and ingest events that kept failing."""
+    import json
+
+    found = sorted((data_dir / "streams" / "dead-letter").glob("*/*.json")) + sorted(
+        (data_dir / "dead-letter").glob("*/*.json")
+    )
+    if not found:
+        click.echo("no dead letters")
+        return
+    for path in found:
+        entry = json.loads(path.read_text())
+        error = entry.get("error")
+        message = error.get("message") if isinstance(error, dict) else str(error).strip().splitlines()[-1:]
+        click.echo(f"{path.parent.name}\t{path.stem}\t{entry.get('failed_at') or entry.get('at')}\t{message}")
+
+
 main.add_command(rules)
 
 

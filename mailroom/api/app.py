@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from mailroom.api import routes_api, routes_pages, static_files
+from mailroom.api import routes_api, routes_pages, routes_rules, static_files
 from mailroom.api.security import security_headers
 
 OPENAPI_PATH = "/api/openapi.json"
@@ -15,6 +15,7 @@ def create_app() -> APIGatewayHttpResolver:
     app.use(middlewares=[security_headers])
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
+    app.include_router(routes_rules.router)
     app.include_router(static_files.router)
 
     @app.get(OPENAPI_PATH, include_in_schema=False)

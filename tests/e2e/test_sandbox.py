@@ -110,5 +110,26 @@ def test_demo_gives_a_living_inbox(tmp_path: Path) -> None:
         assert mailboxes == {"support@acme.test", "sales@acme.test", "billing@acme.test"}
         assert any(item["message_count"] >= 2 for item in body["items"]), "a demo thread has replies"
         assert any("auto_reply" in item["flags"] for item in body["items"])
+
+        # Routed by the demo rules: tagged, on the right team, assigned, with the reasons recorded.
+        body = wait_for(demo, lambda b: _routed(b, "billing") and _routed(b, "sales"), timeout=30)
+        billing = next(i for i in body["items"] if "refund" in i["subject"].lower())
+        assert billing["team"] == "billing"
+        assert "billing" in billing["tags"]
+        trail = demo.get(f"/api/conversations/{billing['id']}")["events"]
+        tagged = next(e for e in trail if e["type"] == "tagged")
+        assigned = next(e for e in trail if e["type"] == "assigned")
+        assert tagged["data"]["rule_id"] == "billing"
+        assert assigned["data"]["reason"]
+        body = wait_for(
+            demo, lambda b: all("automatic" in i["tags"] for i in b["items"] if "auto_reply" in i["flags"])
+        )
+        automatic = [i for i in body["items"] if "auto_reply" in i["flags"]]
+        assert automatic
+        assert all(i["assignee"] is None for i in automatic)
     finally:
         assert demo.stop() == 0
+
+
+def _routed(body: dict[str, Any], team: str) -> bool:
+    return any(i["team"] == team and i["assignee"] for i in body["items"])

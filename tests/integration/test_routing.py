@@ -24,6 +24,7 @@ from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table
 from mailroom.table.items import conversation_item, to_conversation
 from sandbox.app import context_factory, load_handler, scheduled_event
+from sandbox.stream_events import insert_record
 from sandbox.streams import Consumer, StreamPoller
 from tests.integration.conftest import Deliver
 from tests.mailfactory import make_mail
@@ -180,24 +181,7 @@ def test_redelivered_stream_record_changes_nothing(
         )
         if i.get("entity") == "message"
     )
-    from boto3.dynamodb.types import TypeSerializer
-
-    image = {k: TypeSerializer().serialize(v) for k, v in message.items()}
-    record = {
-        "eventID": "1",
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "Keys": {"PK": image["PK"], "SK": image["SK"]},
-            "NewImage": image,
-            "SequenceNumber": "1",
-            "SizeBytes": 1,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x",
-    }
+    record = insert_record(message)
     result = load_handler(ROUTE)({"Records": [record, record]}, context_factory(ROUTE)())
     assert result == {"batchItemFailures": []}
     after = conversation(table, conv_id)
