@@ -62,6 +62,7 @@ from mailroom.table.client import (
     Update,
     retry_on_conflict,
 )
+from mailroom.table.expressions import set_fields
 from mailroom.table.items import conversation_item, conversation_key, event_item, to_conversation
 
 __all__ = ["AssignmentStore", "status_change_actions"]
@@ -94,23 +95,6 @@ def team_directory_key(team_id: str) -> Item:
     return {schema.PK: DIRECTORY_TEAMS, schema.SK: team_id}
 
 
-def _set_fields(entity: str, fields: Item, *, counter: str) -> Condition:
-    """``SET`` every field (``REMOVE`` the ``None`` ones) and start ``counter`` at 0 if absent."""
-    names = {"#entity": "entity", "#counter": counter}
-    values: Item = {":entity": entity, ":zero": 0}
-    sets = ["#entity = :entity", "#counter = if_not_exists(#counter, :zero)"]
-    removes: list[str] = []
-    for index, (name, value) in enumerate(sorted(fields.items())):
-        names[f"#f{index}"] = name
-        if value is None:
-            removes.append(f"#f{index}")
-        else:
-            values[f":f{index}"] = value
-            sets.append(f"#f{index} = :f{index}")
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    return Condition(expression, names, values)
-
-
 def _version_condition(conv: Conversation, *, only_if_unassigned: bool) -> Condition:
     expression = "#version = :version"
     names = {"#version": "version"}
@@ -141,7 +125,7 @@ class AssignmentStore:
     def put_agent(self, agent: Agent) -> None:
         """Create or update an agent's profile; its ``open_count`` is kept (0 for a new agent)."""
         fields = agent.model_dump(mode="json", exclude={OPEN_COUNT})
-        self.table.update(agent_key(agent.id), _set_fields("agent", fields, counter=OPEN_COUNT))
+        self.table.update(agent_key(agent.id), set_fields("agent", fields, counter=OPEN_COUNT))
 
     def get_agent(self, agent_id: str, *, consistent: bool = True) -> Agent | None:
         item = self.table.get(agent_key(agent_id), consistent=consistent)
@@ -167,7 +151,7 @@ class AssignmentStore:
         fields = team.model_dump(mode="json")
         current = set(self._member_ids(team.id))
         actions: list[TransactAction] = [
-            Update(team_key(team.id), _set_fields("team", fields, counter=RR_COUNTER)),
+            Update(team_key(team.id), set_fields("team", fields, counter=RR_COUNTER)),
             Put(
                 {
                     **team_directory_key(team.id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailroom.canned.model import CannedResponse
 from mailroom.table import schema
 from mailroom.table.client import Condition, Table, Update
+from mailroom.table.expressions import set_fields
 
 DIRECTORY = "DIR#CANNED"
 
@@ -16,19 +17,7 @@ def _key(canned_id: str) -> dict[str, str]:
 def put_canned(table: Table, canned: CannedResponse) -> None:
     """Create or edit; the usage count is kept."""
     fields = canned.model_dump(mode="json", exclude={"usage_count"})
-    names = {"#entity": "entity", "#uses": "usage_count"}
-    values: dict[str, object] = {":entity": "canned", ":zero": 0}
-    sets = ["#entity = :entity", "#uses = if_not_exists(#uses, :zero)"]
-    removes = []
-    for index, (name, value) in enumerate(sorted(fields.items())):
-        names[f"#f{index}"] = name
-        if value is None:
-            removes.append(f"#f{index}")
-        else:
-            values[f":f{index}"] = value
-            sets.append(f"#f{index} = :f{index}")
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    table.update(_key(canned.id), Condition(expression, names, values))
+    table.update(_key(canned.id), set_fields("canned", fields, counter="usage_count"))
 
 
 def get_canned(table: Table, canned_id: str) -> CannedResponse | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from mailroom.table import schema
 from mailroom.table.client import Condition, Table, Update
+from mailroom.table.expressions import set_fields
 
 DIRECTORY_MAILBOXES = "DIR#MAILBOX"
 
@@ -44,14 +45,8 @@ def list_mailboxes(table: Table) -> list[dict[str, Any]]:
 
 def upsert_mailbox(table: Table, address: str, **attributes: Any) -> None:
     """Create or describe a mailbox (name, team, ...) without touching its counters."""
-    names = {"#entity": "entity", "#address": "address"}
-    values: dict[str, Any] = {":entity": "mailbox", ":address": address.lower()}
-    sets = ["#entity = :entity", "#address = :address"]
-    for index, (name, value) in enumerate(sorted(attributes.items())):
-        names[f"#a{index}"] = name
-        values[f":a{index}"] = value
-        sets.append(f"#a{index} = :a{index}")
-    table.update(mailbox_directory_key(address), Condition("SET " + ", ".join(sets), names, values))
+    fields = {"address": address.lower(), **attributes}
+    table.update(mailbox_directory_key(address), set_fields("mailbox", fields))
 
 
 DIRECTORY_USERS = "DIR#USER"
