@@ -1,0 +1,162 @@
+"""Mailbox grants on the directory items and principals loaded from them, on DynamoDB Local."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from mailroom.auth import Access, Role, can_act, visible_mailboxes
+from mailroom.auth.permissions_store import UnknownMailboxError, grant, load_principal, mailbox_grants
+from mailroom.inbox.directory import (
+    list_mailboxes,
+    mailbox_directory_key,
+    register_mailbox_update,
+    upsert_mailbox,
+    upsert_user,
+)
+from mailroom.table import schema
+from mailroom.table.client import Condition, Table, table_from_settings
+
+SUPPORT = "support@example.com"
+SALES = "sales@example.com"
+BILLING = "billing@example.com"
+
+
+@pytest.fixture
+def table(mailroom_env: Path) -> Table:
+    table = table_from_settings()
+    for mailbox in (SUPPORT, SALES, BILLING):
+        upsert_mailbox(table, mailbox, name=mailbox.split("@")[0].title())
+    upsert_user(table, "pat@example.com", name="Pat", role="agent")
+    upsert_user(table, "root@example.com", name="Root", role="admin")
+    upsert_user(table, "fin@example.com", name="Fin", role="finance")
+    return table
+
+
+def test_load_principal_collects_grants_across_mailboxes(table: Table) -> None:
+    grant(table, SUPPORT, "Pat@Example.com", Access.FULL)
+    grant(table, SALES, "pat@example.com", Access.READ_ONLY)
+    grant(table, SALES, "other@example.com", Access.SEND_AS)
+
+    pat = load_principal(table, "PAT@example.com")
+    assert pat is not None
+    assert (pat.email, pat.name, pat.role) == ("pat@example.com", "Pat", Role.AGENT)
+    assert pat.mailbox_access == {SUPPORT: Access.FULL, SALES: Access.READ_ONLY}
+    directory = [item["address"] for item in list_mailboxes(table)]
+    assert sorted(visible_mailboxes(pat, directory)) == [SALES, SUPPORT]
+    assert can_act(pat, SUPPORT)
+    assert not can_act(pat, SALES)
+
+
+def test_grant_replaces_and_none_revokes(table: Table) -> None:
+    grant(table, SUPPORT, "pat@example.com", Access.READ_ONLY)
+    grant(table, SUPPORT, "pat@example.com", Access.SEND_ON_BEHALF)
+    grant(table, SUPPORT, "kim@example.com", Access.FULL)
+    pat = load_principal(table, "pat@example.com")
+    assert pat is not None
+    assert pat.mailbox_access == {SUPPORT: Access.SEND_ON_BEHALF}
+
+    grant(table, SUPPORT, "pat@example.com", None)
+    pat = load_principal(table, "pat@example.com")
+    assert pat is not None
+    assert pat.mailbox_access == {}
+    item = table.get(mailbox_directory_key(SUPPORT), consistent=True)
+    assert item is not None
+    assert mailbox_grants(item) == {"kim@example.com": Access.FULL}  # others' grants untouched
+
+
+def test_revoking_what_was_never_granted_is_a_no_op(table: Table) -> None:
+    grant(table, BILLING, "pat@example.com", None)  # no access map on the item yet
+    grant(table, BILLING, "kim@example.com", Access.FULL)
+    grant(table, BILLING, "pat@example.com", None)  # a map without pat
+    item = table.get(mailbox_directory_key(BILLING), consistent=True)
+    assert item is not None
+    assert mailbox_grants(item) == {"kim@example.com": Access.FULL}
+
+
+def test_concurrent_first_grants_all_land(table: Table) -> None:
+    """Several admins granting on a mailbox without an access map yet race to create it."""
+    emails = [f"agent{n}@example.com" for n in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda email: grant(table, BILLING, email, Access.FULL), emails))
+    item = table.get(mailbox_directory_key(BILLING), consistent=True)
+    assert item is not None
+    assert mailbox_grants(item) == dict.fromkeys(emails, Access.FULL)
+
+
+def test_grants_need_a_mailbox_in_the_directory(table: Table) -> None:
+    with pytest.raises(UnknownMailboxError):
+        grant(table, "typo@example.com", "pat@example.com", Access.FULL)
+    with pytest.raises(UnknownMailboxError):
+        grant(table, "typo@example.com", "pat@example.com", None)
+    assert table.get(mailbox_directory_key("typo@example.com"), consistent=True) is None
+
+
+def test_grants_survive_the_directory_updates_of_ingest_and_admins(table: Table) -> None:
+    grant(table, SUPPORT, "pat@example.com", Access.SEND_AS)
+    table.update(*_register(SUPPORT))
+    upsert_mailbox(table, SUPPORT, name="Customer support")
+    item = table.get(mailbox_directory_key(SUPPORT), consistent=True)
+    assert item is not None
+    assert item["name"] == "Customer support"
+    assert item["conversation_count"] == 1
+    assert mailbox_grants(item) == {"pat@example.com": Access.SEND_AS}
+
+
+def test_a_mailbox_registered_by_ingest_accepts_grants(table: Table) -> None:
+    new = "new@example.com"
+    table.update(*_register(new))
+    grant(table, new, "pat@example.com", Access.FULL)
+    pat = load_principal(table, "pat@example.com")
+    assert pat is not None
+    assert pat.mailbox_access == {new: Access.FULL}
+
+
+def test_roles_come_from_the_directory(table: Table) -> None:
+    admin = load_principal(table, "root@example.com")
+    finance = load_principal(table, "fin@example.com")
+    assert admin is not None
+    assert finance is not None
+    assert (admin.role, finance.role) == (Role.ADMIN, Role.FINANCE)
+    directory = [item["address"] for item in list_mailboxes(table)]
+    assert sorted(visible_mailboxes(admin, directory)) == [BILLING, SALES, SUPPORT]
+    assert visible_mailboxes(finance, directory) == []
+
+
+def test_unknown_inactive_and_unroled_users_get_no_principal(table: Table) -> None:
+    assert load_principal(table, "stranger@example.com") is None
+    assert load_principal(table, "  ") is None
+
+    grant(table, SUPPORT, "pat@example.com", Access.FULL)
+    _set_user(table, "pat@example.com", "active", False)
+    assert load_principal(table, "pat@example.com") is None
+    _set_user(table, "pat@example.com", "active", True)
+    assert load_principal(table, "pat@example.com") is not None
+
+    upsert_user(table, "odd@example.com", name="Odd", role="superuser")
+    assert load_principal(table, "odd@example.com") is None
+
+
+def test_unrecognised_stored_levels_are_ignored(table: Table) -> None:
+    table.update(
+        mailbox_directory_key(SALES),
+        Condition("SET #access = :map", {"#access": "access"}, {":map": {"pat@example.com": "owner"}}),
+    )
+    grant(table, SUPPORT, "pat@example.com", Access.READ_ONLY)
+    pat = load_principal(table, "pat@example.com")
+    assert pat is not None
+    assert pat.mailbox_access == {SUPPORT: Access.READ_ONLY}
+
+
+def _register(address: str) -> tuple[dict[str, str], Condition]:
+    update = register_mailbox_update(address, "2026-11-20T08:00:00.000000Z")
+    return update.key, update.update
+
+
+def _set_user(table: Table, email: str, name: str, value: object) -> None:
+    table.update(
+        {schema.PK: "DIR#USER", schema.SK: email},
+        Condition("SET #n = :v", {"#n": name}, {":v": value}),
+    )
