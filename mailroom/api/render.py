@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from mailroom.clock import parse_iso
 from mailroom.mail.model import MessageFlag
@@ -36,6 +37,20 @@ FLAG_LABELS = {
 }
 
 
+def sla_badge(conversation: Any, now: datetime | None = None) -> Markup:
+    """First-response SLA state while the customer waits: due in N, or overdue by N."""
+    due = getattr(conversation, "first_response_due", None)
+    if not due or not getattr(conversation, "waiting_since", None):
+        return Markup("")
+    left = (parse_iso(due) - (now or datetime.now(UTC))).total_seconds()
+    if left < 0:
+        return Markup('<span class="sla sla-breached">overdue {}</span>').format(ago(due, now))
+    state = "sla-soon" if left < 3600 else "sla-ok"
+    minutes = int(left // 60)
+    label = f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"
+    return Markup('<span class="sla {}">due in {}</span>').format(state, label)
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -46,6 +61,7 @@ def environment() -> Environment:
     )
     env.filters["ago"] = ago
     env.globals["flag_labels"] = FLAG_LABELS
+    env.globals["sla_badge"] = sla_badge
     return env
 
 

@@ -150,6 +150,8 @@ class JwksCache:
             now = self._clock()
             if self._should_refresh(kid, now):
                 self._refresh(now)
+            if not self._keys:  # an outage at a cold start: retried after min_refetch_interval
+                raise JwksUnavailableError(f"no signing keys from {self.url}")
             return self._keys.get(kid)
 
     def _should_refresh(self, kid: str, now: float) -> bool:
@@ -159,15 +161,15 @@ class JwksCache:
         return age >= self._ttl or (kid not in self._keys and age >= self._min_interval)
 
     def _refresh(self, now: float) -> None:
+        self._fetched_at = now  # failed or not: the next attempt waits its interval
         try:
-            document = self._fetch(self.url)
+            keys = _parse_jwks(self._fetch(self.url))
         except Exception as exc:
             if not self._keys:
                 raise JwksUnavailableError(f"could not fetch {self.url}: {exc}") from exc
-            return  # keep the stale keys; try again after the next interval
-        finally:
-            self._fetched_at = now
-        self._keys = _parse_jwks(document)
+            return  # keep the stale keys
+        if keys:  # a document without a usable key is an error on their side: keep ours
+            self._keys = keys
 
 
 # -- ID tokens -------------------------------------------------------------------------------------

@@ -310,6 +310,32 @@ def test_no_keys_at_all_is_a_service_problem(
     with pytest.raises(JwksUnavailableError, match=r"jwks\.json"):
         verifier.verify(sign(key, claims()), now=NOW)
     assert not issubclass(JwksUnavailableError, AuthenticationError)  # 503, not 401
+    with pytest.raises(JwksUnavailableError, match="no signing keys"):
+        verifier.verify(sign(key, claims()), now=NOW)  # until the retry interval has passed
+    assert len(jwks.urls) == 1
+
+
+def test_the_first_fetch_is_retried_after_an_outage(
+    verifier: CognitoVerifier, key: rsa.RSAPrivateKey, jwks: FakeJwks, clock: Clock
+) -> None:
+    jwks.fail = True
+    with pytest.raises(JwksUnavailableError):
+        verifier.verify(sign(key, claims()), now=NOW)
+    jwks.fail = False
+    clock.now += 60
+    assert verifier.verify(sign(key, claims()), now=NOW).email == "pat@example.com"
+    assert len(jwks.urls) == 2
+
+
+def test_an_empty_jwks_does_not_drop_the_cached_keys(
+    key: rsa.RSAPrivateKey, jwks: FakeJwks, clock: Clock
+) -> None:
+    verifier = CognitoVerifier(REGION, POOL, CLIENT, jwks, jwks_ttl_seconds=60, clock=clock)
+    verifier.verify(sign(key, claims()), now=NOW)
+    jwks.keys = []
+    clock.now += 120
+    assert verifier.verify(sign(key, claims()), now=NOW).email == "pat@example.com"
+    assert len(jwks.urls) == 2
 
 
 def test_unusable_keys_in_the_jwks_are_skipped(key: rsa.RSAPrivateKey, other_key: rsa.RSAPrivateKey) -> None:
