@@ -67,6 +67,28 @@ def sandbox(
     app.serve_forever()
 
 
+@main.command()
+@click.argument("email")
+@click.option("--days", default=30, show_default=True, help="How long the token stays valid.")
+@click.option(
+    "--data-dir", default=".data", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
+def token(email: str, days: int, data_dir: Path) -> None:
+    """Print a bearer token for EMAIL that the sandbox API accepts (for scripts and tests)."""
+    from mailroom.auth.permissions_store import load_principal
+    from mailroom.auth.tokens import issue_token
+    from mailroom.cli_config import use_sandbox_if_running
+    from mailroom.table.client import table_from_settings
+    from sandbox.app import SECRET_FILE
+
+    secret_file = data_dir / SECRET_FILE
+    if not use_sandbox_if_running(data_dir) or not secret_file.is_file():
+        raise click.ClickException(f"no sandbox data in {data_dir}: start one with `make run` first")
+    if load_principal(table_from_settings(), email) is None:
+        raise click.ClickException(f"{email} is not an active user of this sandbox")
+    click.echo(issue_token(secret_file.read_text().strip(), email.lower(), days * 86400, kind="api"))
+
+
 @main.command("dead-letters")
 @click.option(
     "--data-dir", default=".data", show_default=True, type=click.Path(file_okay=False, path_type=Path)

@@ -7,6 +7,7 @@ sets them on each function; the sandbox sets them for its own process before it 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,20 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
     max_mime_parts: int = Field(default=500, ge=1)
     max_mime_depth: int = Field(default=20, ge=1)
+
+    # Sign-in. "local": the sandbox's own sign-in page and signed tokens; "cognito": Amazon Cognito's
+    # hosted UI (authorization code + PKCE) and ID tokens verified against the pool's keys.
+    auth_mode: Literal["local", "cognito"] = "cognito"
+    # Signs session tokens and CSRF tokens (at least 32 bytes; from Secrets Manager on AWS).
+    session_secret: str | None = None
+    session_ttl_seconds: int = Field(default=12 * 3600, ge=300, le=30 * 86400)
+    cookie_secure: bool = True  # False only for the sandbox on http://127.0.0.1
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
+    cognito_domain: str | None = (
+        None  # the hosted UI, e.g. https://mailroom-prod.auth.eu-west-1.amazoncognito.com
+    )
+    cognito_redirect_uri: str | None = None
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import secrets
 import signal
 import threading
 import traceback
@@ -32,6 +33,8 @@ TABLE_NAME = "mailroom"
 ASYNC_ATTEMPTS = 3
 SCHEDULE_SECONDS = 20.0
 STATE_FILE = "sandbox.json"
+SECRET_FILE = "session_secret"  # noqa: S105 - a file name, not a secret
+FIRST_ADMIN = "admin@localhost"
 
 
 def scheduled_event() -> dict[str, Any]:
@@ -73,12 +76,25 @@ def context_factory(spec: FunctionSpec) -> Callable[[], LambdaContext]:
     return lambda: make_context(spec.name, spec.memory_mb, spec.timeout_s)
 
 
+def sandbox_secret(data_dir: Path) -> str:
+    """The sandbox's session secret: made once, kept in the data directory (mode 0600)."""
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 def handler_environment(
     *, endpoint: str, store_dir: Path, outbox_dir: Path | None = None, table_name: str = TABLE_NAME
 ) -> dict[str, str]:
     """What the CDK stack sets on each function, with the local stand-ins' addresses."""
     outbox = outbox_dir or store_dir.parent / "outbox"
     return {
+        "MAILROOM_AUTH_MODE": "local",
+        "MAILROOM_SESSION_SECRET": sandbox_secret(store_dir.parent),
+        "MAILROOM_COOKIE_SECURE": "false",  # plain http on 127.0.0.1
         "MAILROOM_OUTBOUND_URL": outbox.resolve().as_uri(),
         "MAILROOM_TABLE_NAME": table_name,
         "MAILROOM_DYNAMODB_ENDPOINT": endpoint,
@@ -131,6 +147,7 @@ class Sandbox:
         )
         if self.config.demo:
             self._seed_directory()
+        self._ensure_an_admin()
         self._start_stream_poller()
         self._start_smtp()
         self._start_http()
@@ -273,6 +290,16 @@ class Sandbox:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps({"event": event, "error": error, "at": iso(now())}, indent=2))
         self.config.log(f"ingest failed {ASYNC_ATTEMPTS} times for {ses_id}; event kept in {target}")
+
+    def _ensure_an_admin(self) -> None:
+        """An empty sandbox still needs someone to sign in and set it up."""
+        from mailroom.api import wiring
+        from mailroom.inbox.directory import list_users, upsert_user
+
+        table = wiring.table()
+        if not any(user.get("role") == "admin" for user in list_users(table)):
+            upsert_user(table, FIRST_ADMIN, name="Sandbox Admin", role="admin")
+            self.config.log(f"created the first admin, {FIRST_ADMIN}: sign in as them to set things up")
 
     def _seed_directory(self) -> None:
         from mailroom.api import wiring

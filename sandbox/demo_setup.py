@@ -7,6 +7,8 @@ from datetime import time
 from pathlib import Path
 
 from mailroom.assignment.store import AssignmentStore
+from mailroom.auth.model import Access
+from mailroom.auth.permissions_store import grant
 from mailroom.canned.model import CannedResponse
 from mailroom.canned.store import put_canned
 from mailroom.domain.agent import Agent
@@ -68,6 +70,18 @@ AGENT_PROFILES = {
     },
     "agent3@acme.test": {"skills": ["billing", "de"], "capacity": 8, "teams": ["support", "billing"]},
 }
+# Who may do what in which mailbox: Sam works Support and Sales, Priya all three (Sales as herself,
+# "Priya via Acme Sales"), Jonas Support and Billing; finance may see every mailbox's figures.
+ACCESS = {
+    "support@acme.test": {
+        "agent1@acme.test": Access.FULL,
+        "agent2@acme.test": Access.FULL,
+        "agent3@acme.test": Access.FULL,
+    },
+    "sales@acme.test": {"agent1@acme.test": Access.SEND_AS, "agent2@acme.test": Access.SEND_ON_BEHALF},
+    "billing@acme.test": {"agent2@acme.test": Access.FULL, "agent3@acme.test": Access.FULL},
+}
+FINANCE = "finance@acme.test"
 MAILBOX_TEAMS = {"support@acme.test": "support", "sales@acme.test": "sales", "billing@acme.test": "billing"}
 CANNED = [
     CannedResponse(
@@ -108,6 +122,10 @@ def seed_demo_organisation(table: Table) -> None:
         store.put_agent(Agent(id=user.email, name=user.display_name, role=user.role, **profile))
     for team in TEAMS:
         store.put_team(team)
+    for address, grants in ACCESS.items():
+        for email, access in grants.items():
+            grant(table, address, email, access)
+        grant(table, address, FINANCE, Access.READ_ONLY)
     for canned in CANNED:
         put_canned(table, canned)
     if load_rules(table).version == 0:

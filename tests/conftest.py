@@ -74,6 +74,9 @@ def mailroom_env(
         "MAILROOM_REGION": "us-east-1",
         "MAILROOM_RAW_STORE_URL": f"file://{store}",
         "MAILROOM_OUTBOUND_URL": f"file://{tmp_path / 'outbox'}",
+        "MAILROOM_AUTH_MODE": "local",
+        "MAILROOM_SESSION_SECRET": "test-secret-" + "x" * 40,
+        "MAILROOM_COOKIE_SECURE": "false",
         # Dummy credentials: DynamoDB Local accepts any; never let a test find real ones.
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from mailroom.api import routes_api, routes_pages, routes_rules, static_files
+from mailroom.api import routes_api, routes_auth, routes_pages, routes_rules, static_files
+from mailroom.api.guard import require_session
 from mailroom.api.security import security_headers
 
 OPENAPI_PATH = "/api/openapi.json"
@@ -12,7 +13,8 @@ OPENAPI_PATH = "/api/openapi.json"
 
 def create_app() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
-    app.use(middlewares=[security_headers])
+    app.use(middlewares=[security_headers, require_session])
+    app.include_router(routes_auth.router)
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_rules.router)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotF
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from mailroom.api import wiring
+from mailroom.api.guard import current_session
 from mailroom.api.schemas import (
     ConversationDetail,
     ConversationList,
@@ -18,11 +19,14 @@ from mailroom.api.schemas import (
     EventOut,
     MessageOut,
 )
+from mailroom.api.session import Session
+from mailroom.auth import policy
+from mailroom.auth.model import Principal
 from mailroom.domain.conversation import Status
 from mailroom.inbox.cursor import InvalidCursorError
 from mailroom.inbox.directory import list_mailboxes
 from mailroom.inbox.queries import list_conversations
-from mailroom.inbox.thread import load_message, load_thread
+from mailroom.inbox.thread import Thread, load_thread
 from mailroom.storage import BlobNotFoundError
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
@@ -30,13 +34,34 @@ router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router._
 ConversationId = Annotated[str, Path(pattern=r"^c[0-9a-z]{6,32}$", description="Conversation id")]
 
 
-def visible_mailboxes(requested: str | None) -> list[str]:
-    """The mailboxes a listing covers (access scoping arrives with sign-in)."""
-    known = sorted(str(item["address"]) for item in list_mailboxes(wiring.table()))
+def session() -> Session:
+    return current_session(router.context)
+
+
+def visible_mailboxes(requested: str | None, principal: Principal) -> list[str]:
+    """The mailboxes a listing covers: those the caller may see (optionally just one of them).
+    A mailbox the caller may not see is indistinguishable from one that does not exist."""
+    known = policy.visible_mailboxes(
+        principal, [str(item["address"]) for item in list_mailboxes(wiring.table())]
+    )
     if requested is None:
-        return known
+        return sorted(known)
     wanted = requested.lower()
     return [wanted] if wanted in known else []
+
+
+def visible_thread(conversation_id: str) -> Thread:
+    """The thread, or 404 when it does not exist or the caller may not see its mailbox."""
+    thread = load_thread(wiring.table(), wiring.store(), conversation_id)
+    if thread is None or not policy.can_see_mailbox(session().principal, thread.conversation.mailbox):
+        raise NotFoundError(f"no conversation {conversation_id}")
+    return thread
+
+
+def _without_bodies(summary: ConversationSummary, principal: Principal) -> ConversationSummary:
+    if policy.can_read_bodies(principal, summary.mailbox):
+        return summary
+    return summary.model_copy(update={"snippet": ""})
 
 
 @router.get("/api/conversations", summary="List conversations, newest activity first")
@@ -47,24 +72,27 @@ def get_conversations(
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> ConversationList:
     try:
+        principal = session().principal
+        mailboxes = visible_mailboxes(mailbox, principal)
         page = list_conversations(
-            wiring.table(), mailboxes=visible_mailboxes(mailbox), status=status, limit=limit, cursor=cursor
+            wiring.table(), mailboxes=mailboxes, status=status, limit=limit, cursor=cursor
         )
     except InvalidCursorError as exc:
         raise BadRequestError(str(exc)) from exc
-    return ConversationList(
-        items=[ConversationSummary.of(c) for c in page.items], next_cursor=page.next_cursor
-    )
+    items = [_without_bodies(ConversationSummary.of(c), principal) for c in page.items]
+    return ConversationList(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/api/conversations/<conversation_id>", summary="One conversation with its messages and events")
 def get_conversation(conversation_id: ConversationId) -> ConversationDetail:
-    thread = load_thread(wiring.table(), wiring.store(), conversation_id)
-    if thread is None:
-        raise NotFoundError(f"no conversation {conversation_id}")
+    thread = visible_thread(conversation_id)
+    principal = session().principal
+    messages = [MessageOut.of(m) for m in thread.messages]
+    if not policy.can_read_bodies(principal, thread.conversation.mailbox):
+        messages = [m.model_copy(update={"text": "", "html": None, "attachments": []}) for m in messages]
     return ConversationDetail(
-        **ConversationSummary.of(thread.conversation).model_dump(),
-        messages=[MessageOut.of(m) for m in thread.messages],
+        **_without_bodies(ConversationSummary.of(thread.conversation), principal).model_dump(),
+        messages=messages,
         events=[EventOut.of(e) for e in thread.events],
     )
 
@@ -80,7 +108,10 @@ def get_attachment(  # type: ignore[no-untyped-def]
     message_key: Annotated[str, Path(pattern=r"^m[0-9a-z]{6,32}$")],
     index: Annotated[int, Path(ge=0, le=10_000)],
 ):
-    message = load_message(wiring.table(), wiring.store(), conversation_id, message_key)
+    thread = visible_thread(conversation_id)
+    if not policy.can_read_bodies(session().principal, thread.conversation.mailbox):
+        raise NotFoundError("no such attachment")
+    message = next((m for m in thread.messages if m.key == message_key), None)
     attachment = next((a for a in message.attachments if a.index == index), None) if message else None
     if attachment is None:
         raise NotFoundError("no such attachment")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, ForbiddenError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, Field, model_validator
 
 from mailroom.api import wiring
+from mailroom.api.guard import current_session
+from mailroom.auth import policy
 from mailroom.routing.dry_run import DryRunError, dry_run_raw, dry_run_stored
 from mailroom.routing.wiring import router as routing
 
@@ -52,6 +54,9 @@ class DryRunResponse(BaseModel):
 
 @router.post("/api/rules/dry-run", summary="Which rules match a message, and what would they do")
 def dry_run(request: Annotated[DryRunRequest, Body()]) -> DryRunResponse:
+    principal = current_session(router.context).principal
+    if not policy.can_admin(principal):
+        raise ForbiddenError("only admins can test routing rules")
     try:
         if request.eml is not None:
             decision = dry_run_raw(

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import boto3
+from botocore.config import Config
 
 from mailroom.settings import Settings, get_settings
 from mailroom.storage.local import LocalStore
@@ -66,7 +67,10 @@ def sender_from_settings(settings: Settings | None = None) -> MailSender:
 def _sender(url: str, region: str, configuration_set: str | None) -> MailSender:
     parsed = urlparse(url)
     if parsed.scheme == "ses":
-        return SesSender(boto3.client("sesv2", region_name=region), configuration_set)
+        # Exactly one attempt: an SDK retry after a read timeout could send the mail twice beneath
+        # the reply pipeline's state machine, which treats a timeout as "in doubt", never "resend".
+        single_attempt = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=20)
+        return SesSender(boto3.client("sesv2", region_name=region, config=single_attempt), configuration_set)
     if parsed.scheme == "file":
         return OutboxSender(parsed.path)
     raise ValueError(f"unsupported outbound URL {url!r}: use ses: or file:///dir")

@@ -48,6 +48,13 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+def sign_in(page: Any, base: str, name: str) -> None:
+    """Through the sign-in page, as a person would: pick the user by name."""
+    page.goto(base + "/")  # redirected to the sign-in page
+    page.get_by_role("button", name=name).click()
+    page.wait_for_url(base + "/")
+
+
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

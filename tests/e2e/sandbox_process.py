@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mailroom.auth.tokens import issue_token
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -85,8 +87,21 @@ class SandboxProcess:
             else ""
         )
 
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as response:
+    @property
+    def admin(self) -> str:
+        return "admin@acme.test" if self.demo else "admin@localhost"
+
+    def token(self, email: str | None = None) -> str:
+        """A bearer token, as `mailroom token EMAIL --data-dir ...` prints it."""
+        secret = (self.data_dir / "session_secret").read_text().strip()
+        return issue_token(secret, email or self.admin, 3600, kind="api")
+
+    def get(self, path: str, *, user: str | None = None) -> Any:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}",
+            headers={"Authorization": f"Bearer {self.token(user)}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
             if response.headers.get("Content-Type", "").startswith("application/json"):
                 return json.loads(body)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import chromium, screenshot
+from tests.e2e.browser import chromium, screenshot, sign_in
 from tests.e2e.sandbox_process import SandboxProcess
 from tests.e2e.test_sandbox import wait_for
 
@@ -29,7 +29,8 @@ def test_inbox_and_thread_in_chromium(demo: SandboxProcess) -> None:
         console_errors: list[str] = []
         page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
         page.on("dialog", lambda d: pytest.fail(f"a dialog opened: {d.message}"))
-        page.goto(base + "/")
+        sign_in(page, base, "Ada Admin")
+        screenshot(page, "signed-in")
         rows = page.locator("table.conversations tbody tr")
         assert rows.count() >= 8
         assert page.locator("tbody td", has_text="support@acme.test").first.is_visible()
@@ -55,5 +56,18 @@ def test_pages_are_fine_without_javascript(demo: SandboxProcess, tmp_path: Path)
     with chromium() as browser:
         context = browser.new_context(java_script_enabled=False)
         page = context.new_page()
-        page.goto(f"http://127.0.0.1:{demo.http_port}/")
+        sign_in(page, f"http://127.0.0.1:{demo.http_port}", "Ada Admin")
         assert page.locator("table.conversations tbody tr").count() >= 8
+
+
+def test_an_agent_sees_only_their_mailboxes(demo: SandboxProcess) -> None:
+    base = f"http://127.0.0.1:{demo.http_port}"
+    with chromium() as browser:
+        page = browser.new_page()
+        sign_in(page, base, "Sam Rivera")  # support and sales, not billing
+        mailboxes = {
+            cell.inner_text().split("\n")[0] for cell in page.locator("tbody tr td:nth-child(3)").all()
+        }
+        assert mailboxes <= {"support@acme.test", "sales@acme.test"}
+        assert "support@acme.test" in mailboxes
+        assert page.locator(".whoami").inner_text().startswith("Sam Rivera")

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
 from mailroom.api import wiring as api_wiring
+from mailroom.auth.tokens import issue_token
+from mailroom.inbox.directory import upsert_user
 from mailroom.ingest import wiring as ingest_wiring
 from mailroom.routing import wiring as routing_wiring
+from mailroom.settings import get_settings
 from mailroom.storage.local import LocalStore
 from mailroom.table.client import Table, table_from_settings
 from sandbox.lambda_context import make_context
@@ -92,21 +96,43 @@ def deliver(store: LocalStore) -> Deliver:
 Api = Callable[..., tuple[int, dict[str, str], Any]]
 
 
+ADMIN = "admin@acme.test"
+
+
+def bearer(email: str) -> str:
+    """A bearer token as `mailroom token EMAIL` prints it."""
+    return issue_token(get_settings().session_secret or "", email, 3600, kind="api")
+
+
 @pytest.fixture
-def api(env: Path) -> Api:
-    """Call the reply handler with an API Gateway HTTP API (v2) event."""
+def api(env: Path, table: Table) -> Api:
+    """Call the reply handler with an API Gateway HTTP API (v2) event, as ``user`` (an admin by
+    default; None: no credentials). ``headers`` and ``cookies`` are added to the request."""
     from functions.reply.handler import handler
 
+    upsert_user(table, ADMIN, name="Ada Admin", role="admin")
+
     def _call(
-        method: str, path: str, query: str = "", body: str | None = None
+        method: str,
+        path: str,
+        query: str = "",
+        body: str | None = None,
+        *,
+        user: str | None = ADMIN,
+        headers: dict[str, str] | None = None,
+        cookies: list[str] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
+        request_headers = {"host": "127.0.0.1", "content-type": "application/json", **(headers or {})}
+        if user:
+            request_headers["authorization"] = f"Bearer {bearer(user)}"
         event = {
             "version": "2.0",
             "routeKey": "$default",
             "rawPath": path,
             "rawQueryString": query,
-            "headers": {"host": "127.0.0.1", "content-type": "application/json"},
-            "queryStringParameters": dict(p.split("=", 1) for p in query.split("&") if "=" in p) or None,
+            "cookies": cookies or [],
+            "headers": request_headers,
+            "queryStringParameters": dict(parse_qsl(query)) or None,
             "requestContext": {
                 "accountId": "000000000000",
                 "apiId": "local",
