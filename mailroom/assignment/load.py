@@ -17,6 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailroom.assignment.errors import (
+    AgentAtCapacityError,
+    AgentInactiveError,
+    AgentUnavailableError,
+    UnknownAgentError,
+)
 from mailroom.domain.conversation import Conversation, Status
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, TransactAction, Update
@@ -65,3 +71,24 @@ def status_change_actions(old: Conversation, new: Conversation) -> list[Transact
     if after is not None:
         actions.append(open_count_change(after, +1))
     return actions
+
+
+def taking_condition(*, respect_capacity: bool) -> Condition:
+    """The agent taking a conversation exists, is active and (when it adds load) has room. Capacity
+    is on the same item, so routing, claims and claim-by-reply are refused by one condition."""
+    condition = Condition(
+        "attribute_exists(#pk) AND #active = :true", {"#pk": schema.PK, "#active": "active"}, {":true": True}
+    )
+    if respect_capacity:
+        condition.expression += " AND (attribute_not_exists(#open) OR #open < #capacity)"
+        condition.names.update({"#open": OPEN_COUNT, "#capacity": "capacity"})
+    return condition
+
+
+def agent_error(agent: dict[str, Any] | None, agent_id: str) -> AgentUnavailableError:
+    """Why an agent's taking condition failed, from its item as it was (ALL_OLD)."""
+    if agent is None or agent.get("entity") != "agent":
+        return UnknownAgentError(agent_id)
+    if agent.get("active") is not True:
+        return AgentInactiveError(agent_id)
+    return AgentAtCapacityError(agent_id, int(agent.get(OPEN_COUNT, 0)), int(agent.get("capacity", 0)))

@@ -26,22 +26,21 @@ from typing import Any
 
 from mailroom import clock
 from mailroom.assignment.errors import (
-    AgentAtCapacityError,
-    AgentInactiveError,
     AgentUnavailableError,
     AlreadyAssignedError,
     AssignmentError,
     ConversationNotFoundError,
-    UnknownAgentError,
     UnknownTeamError,
     VersionConflictError,
 )
 from mailroom.assignment.load import (
     OPEN_COUNT,
+    agent_error,
     agent_key,
     counts_toward_load,
     open_count_change,
     status_change_actions,
+    taking_condition,
 )
 from mailroom.assignment.strategy import Choice
 from mailroom.domain.agent import Agent
@@ -102,17 +101,6 @@ def _version_condition(conv: Conversation, *, only_if_unassigned: bool) -> Condi
         expression += " AND attribute_not_exists(#assignee)"
         names["#assignee"] = "assignee"
     return Condition(expression, names, {":version": conv.version})
-
-
-def _taking_condition(*, respect_capacity: bool) -> Condition:
-    """The new agent exists, is active and (when it matters) has room; capacity is on the same item."""
-    condition = Condition(
-        "attribute_exists(#pk) AND #active = :true", {"#pk": schema.PK, "#active": "active"}, {":true": True}
-    )
-    if respect_capacity:
-        condition.expression += " AND (attribute_not_exists(#open) OR #open < #capacity)"
-        condition.names.update({"#open": OPEN_COUNT, "#capacity": "capacity"})
-    return condition
 
 
 class AssignmentStore:
@@ -253,7 +241,7 @@ class AssignmentStore:
             return conv
         new = conv.model_copy(update={"assignee": agent_id, "version": conv.version + 1})
         counted = counts_toward_load(conv.status)
-        taking = _taking_condition(respect_capacity=respect_capacity and counted)
+        taking = taking_condition(respect_capacity=respect_capacity and counted)
         agent_action: TransactAction = (
             Update(
                 agent_key(agent_id), Condition("ADD #open :one", {"#open": OPEN_COUNT}, {":one": 1}), taking
@@ -401,7 +389,7 @@ def _assignment_error(
     if exc.failed_condition_at(_CONVERSATION):
         return _conversation_error(_old_item(exc, _CONVERSATION), conv, only_if_unassigned=only_if_unassigned)
     if agent_id and exc.failed_condition_at(_NEW_AGENT):
-        return _agent_error(_old_item(exc, _NEW_AGENT), agent_id)
+        return agent_error(_old_item(exc, _NEW_AGENT), agent_id)
     return None
 
 
@@ -419,11 +407,3 @@ def _conversation_error(
         return AlreadyAssignedError(conv.id, str(holder))
     version = current.get("version")
     return VersionConflictError(conv.id, conv.version, int(version) if version is not None else None)
-
-
-def _agent_error(agent: Item | None, agent_id: str) -> AgentUnavailableError:
-    if agent is None or agent.get("entity") != "agent":
-        return UnknownAgentError(agent_id)
-    if agent.get("active") is not True:
-        return AgentInactiveError(agent_id)
-    return AgentAtCapacityError(agent_id, int(agent.get(OPEN_COUNT, 0)), int(agent.get("capacity", 0)))

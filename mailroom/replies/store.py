@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from mailroom.assignment.errors import (
-    AgentAtCapacityError,
-    AgentInactiveError,
-    AgentUnavailableError,
-    UnknownAgentError,
+from mailroom.assignment.load import (
+    agent_error,
+    agent_key,
+    load_holder,
+    status_change_actions,
+    taking_condition,
 )
-from mailroom.assignment.load import OPEN_COUNT, agent_key, load_holder, status_change_actions
 from mailroom.canned.store import count_use
 from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import AuditEvent
@@ -68,21 +68,6 @@ _PAGE = 10  # messages per page when looking for the newest inbound one (usually
 
 def reply_key(conversation_id: str, idempotency_key: str) -> Item:
     return {schema.PK: keys.conversation_pk(conversation_id), schema.SK: f"{REPLY_PREFIX}{idempotency_key}"}
-
-
-def taking_condition(*, respect_capacity: bool) -> Condition:
-    """The claiming agent exists, is active and (when the claim adds load) has room.
-
-    The same condition as the assignment store's claim (its helper is private there); replying to
-    an unassigned conversation is a claim and must be refused exactly when a claim would be.
-    """
-    condition = Condition(
-        "attribute_exists(#pk) AND #active = :true", {"#pk": schema.PK, "#active": "active"}, {":true": True}
-    )
-    if respect_capacity:
-        condition.expression += " AND (attribute_not_exists(#open) OR #open < #capacity)"
-        condition.names.update({"#open": OPEN_COUNT, "#capacity": "capacity"})
-    return condition
 
 
 def claim_counter_actions(old: Conversation, new: Conversation, claimer: str | None) -> list[TransactAction]:
@@ -212,7 +197,7 @@ class ReplyStore:
                 return QueueOutcome.CONVERSATION_CHANGED
             if positions.agent is not None and exc.failed_condition_at(positions.agent):
                 old = exc.items[positions.agent] if positions.agent < len(exc.items) else None
-                raise _agent_error(old, plan.record.agent) from exc
+                raise agent_error(old, plan.record.agent) from exc
             if positions.canned is not None and exc.failed_condition_at(positions.canned):
                 return QueueOutcome.CANNED_MISSING
             if exc.is_conflict:
@@ -311,12 +296,3 @@ class ReplyStore:
 
 def _record(item: Item | None) -> ReplyRecord | None:
     return ReplyRecord.model_validate(item) if item and item.get("entity") == "reply" else None
-
-
-def _agent_error(agent: Item | None, agent_id: str) -> AgentUnavailableError:
-    """Why the claiming agent's condition failed, from its item as it was (ALL_OLD)."""
-    if agent is None or agent.get("entity") != "agent":
-        return UnknownAgentError(agent_id)
-    if agent.get("active") is not True:
-        return AgentInactiveError(agent_id)
-    return AgentAtCapacityError(agent_id, int(agent.get(OPEN_COUNT, 0)), int(agent.get("capacity", 0)))
