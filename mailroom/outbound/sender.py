@@ -10,10 +10,54 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from mailroom.settings import Settings, get_settings
 from mailroom.storage.local import LocalStore
 from mailroom.usage import current_meter
+
+
+class SendRefusedError(Exception):
+    """The provider certainly did not accept the mail: nothing went out, a retry is safe."""
+
+
+class SendInDoubtError(Exception):
+    """The mail may have gone out (a timeout, a 5xx after sending): never resend it blindly."""
+
+
+# SES error codes that are an answer *instead of* accepting the mail.
+SES_REFUSALS = frozenset(
+    {
+        "MessageRejected",
+        "MailFromDomainNotVerifiedException",
+        "AccountSendingPausedException",
+        "SendingPausedException",
+        "ConfigurationSetDoesNotExistException",
+        "ConfigurationSetSendingPausedException",
+        "BadRequestException",
+        "NotFoundException",
+        "LimitExceededException",
+        "TooManyRequestsException",
+        "Throttling",
+    }
+)
+
+
+def ses_failure(exc: Exception) -> SendRefusedError | SendInDoubtError:
+    """An SES call's exception as one of ours. A 4xx or a known refusal code, or a connection that
+    was never made, carried no mail; a read timeout, a dropped connection or a 5xx might have."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        reason = f"{code}: {message}" if message else code
+        if code in SES_REFUSALS or (isinstance(status, int) and 400 <= status < 500):
+            return SendRefusedError(f"refused by the mail provider: {reason}")
+        return SendInDoubtError(f"the mail provider answered {reason}; it may have been sent")
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return SendRefusedError(f"could not reach the mail provider: {exc}")
+    return SendInDoubtError(f"send in doubt after {type(exc).__name__}: {exc}")
 
 
 class MailSender(Protocol):
@@ -31,7 +75,10 @@ class SesSender:
         args: dict[str, Any] = {"Content": {"Raw": {"Data": raw}}}
         if self.configuration_set:
             args["ConfigurationSetName"] = self.configuration_set
-        response = self.client.send_email(**args)
+        try:
+            response = self.client.send_email(**args)
+        except Exception as exc:
+            raise ses_failure(exc) from exc
         _meter(len(raw))
         return str(response["MessageId"])
 

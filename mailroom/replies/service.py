@@ -31,16 +31,13 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from botocore.exceptions import ClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
-
 from mailroom import clock
 from mailroom.assignment.errors import ConversationNotFoundError
 from mailroom.domain.conversation import Conversation
 from mailroom.ids import random_id
 from mailroom.observability import logger
 from mailroom.outbound.compose import compose, new_message_id
-from mailroom.outbound.sender import MailSender
+from mailroom.outbound.sender import MailSender, SendInDoubtError, SendRefusedError
 from mailroom.replies.model import (
     AgentIdentity,
     IdempotencyKeyReusedError,
@@ -74,45 +71,16 @@ from mailroom.table.client import Table, retry_on_conflict
 IN_DOUBT_AFTER = timedelta(minutes=5)
 MAX_QUEUE_ATTEMPTS = 10
 
+
 # SES error codes that mean "not accepted, nothing was sent", whatever the HTTP status says.
-_REFUSALS = frozenset(
-    {
-        "MessageRejected",
-        "MailFromDomainNotVerifiedException",
-        "AccountSendingPausedException",
-        "SendingPausedException",
-        "ConfigurationSetDoesNotExistException",
-        "ConfigurationSetSendingPausedException",
-        "BadRequestException",
-        "NotFoundException",
-        "LimitExceededException",
-        "TooManyRequestsException",
-        "Throttling",
-        "ThrottlingException",
-    }
-)
-
-
 def classify_send_failure(exc: Exception) -> tuple[ReplyStatus, str]:
-    """``failed`` when the provider certainly did not accept the mail, else ``unknown``.
-
-    An error response in the 4xx range (or a known refusal code) is an answer *instead of*
-    accepting: nothing went out, a retry is safe. A connection that was never made (DNS, connect
-    timeout, TLS) never carried the mail. Anything else (a read timeout, a dropped connection, a
-    5xx, a bug in the sender) may have happened after the provider accepted it: in doubt.
-    """
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = str(error.get("Message", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        reason = f"{code}: {message}" if message else code
-        if code in _REFUSALS or (isinstance(status, int) and 400 <= status < 500):
-            return ReplyStatus.FAILED, f"refused by the mail provider: {reason}"
-        return ReplyStatus.UNKNOWN, f"the mail provider answered {reason}; it may have been sent"
-    if isinstance(exc, BotoConnectionError):
-        return ReplyStatus.FAILED, f"could not reach the mail provider: {exc}"
-    return ReplyStatus.UNKNOWN, f"send in doubt after {type(exc).__name__}: {exc}"
+    """``failed`` only when the sender says the mail certainly did not go out (a retry is safe);
+    anything else may have happened after the provider accepted it: ``unknown``, never resent."""
+    if isinstance(exc, SendRefusedError):
+        return ReplyStatus.FAILED, str(exc)
+    return ReplyStatus.UNKNOWN, str(exc) if isinstance(exc, SendInDoubtError) else (
+        f"send in doubt after {type(exc).__name__}: {exc}"
+    )
 
 
 class ReplyService:

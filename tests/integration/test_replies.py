@@ -23,7 +23,7 @@ from mailroom.domain.agent import Agent
 from mailroom.domain.conversation import Conversation, Status
 from mailroom.mail.model import Address
 from mailroom.outbound.compose import HeaderInjectionError
-from mailroom.outbound.sender import OutboxSender
+from mailroom.outbound.sender import OutboxSender, ses_failure
 from mailroom.replies import (
     AgentIdentity,
     IdempotencyKeyReusedError,
@@ -53,13 +53,16 @@ class Crash(BaseException):
     """Raised by the fake sender to stand for the function being killed after the mail went out."""
 
 
-def rejected() -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": "MessageRejected", "Message": "Email address is not verified."},
-            "ResponseMetadata": {"HTTPStatusCode": 400},
-        },
-        "SendEmail",
+def rejected() -> Exception:
+    """What SesSender raises for SES's MessageRejected (tests/unit/test_ses_sender.py proves it)."""
+    return ses_failure(
+        ClientError(
+            {
+                "Error": {"Code": "MessageRejected", "Message": "Email address is not verified."},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            "SendEmail",
+        )
     )
 
 

@@ -18,6 +18,7 @@ from mailroom.domain.event import AuditEvent, EventType
 from mailroom.domain.message import Direction, StoredMessage
 from mailroom.mail.model import Address
 from mailroom.outbound.compose import HeaderInjectionError
+from mailroom.outbound.sender import ses_failure
 from mailroom.replies.model import (
     MAX_REFERENCES,
     AgentIdentity,
@@ -508,6 +509,6 @@ def client_error(code: str, status: int) -> ClientError:
     ],
 )
 def test_only_a_certain_refusal_may_be_retried(error: Exception, expected: ReplyStatus) -> None:
-    status, reason = classify_send_failure(error)
+    status, reason = classify_send_failure(ses_failure(error))
     assert status is expected
     assert reason
