@@ -106,8 +106,8 @@ def _start_hosted_ui(destination: str) -> Response[str]:
 def cognito_callback() -> Response[str]:
     """Cognito's redirect: check ``state``, exchange the code with the PKCE verifier, verify the ID
     token against the pool's keys, and start our own session for the person it names."""
-    from mailroom.api.session import _cognito_verifier
-    from mailroom.auth.cognito import CognitoVerifier, exchange_code, token_endpoint
+    from mailroom.api.session import cognito_verifier
+    from mailroom.auth.cognito import exchange_code, token_endpoint
     from mailroom.auth.model import AuthenticationError
     from mailroom.auth.tokens import verify_token
 
@@ -127,9 +127,7 @@ def cognito_callback() -> Response[str]:
             verifier,
             str(settings.cognito_redirect_uri),
         )
-        cognito = _cognito_verifier()
-        assert isinstance(cognito, CognitoVerifier)
-        identity = cognito.verify(tokens.id_token)
+        identity = cognito_verifier().verify(tokens.id_token)
     except AuthenticationError as exc:
         return Response(status_code=401, body=f"Sign-in failed: {exc}", content_type="text/plain")
     if load_principal(wiring.table(), identity.email) is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
@@ -20,6 +20,9 @@ from mailroom.auth.model import AuthenticationError, Principal
 from mailroom.auth.permissions_store import load_principal
 from mailroom.auth.tokens import verify_token
 from mailroom.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # PyJWT is only imported when Cognito mode verifies a token
+    from mailroom.auth.cognito import CognitoVerifier
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ def session_secret(settings: Settings | None = None) -> str:
 
 
 @lru_cache(maxsize=1)
-def _cognito_verifier() -> object:
+def cognito_verifier() -> CognitoVerifier:
+    """One per container, so the pool's signing keys stay cached between invocations."""
     from mailroom.auth.cognito import CognitoVerifier
 
     settings = get_settings()
@@ -52,11 +56,7 @@ def _cognito_verifier() -> object:
 def _bearer_email(token: str, settings: Settings) -> str:
     if settings.auth_mode == "local":
         return verify_token(session_secret(settings), token, kind="api").sub
-    from mailroom.auth.cognito import CognitoVerifier
-
-    verifier = _cognito_verifier()
-    assert isinstance(verifier, CognitoVerifier)
-    return verifier.verify(token).email
+    return cognito_verifier().verify(token).email
 
 
 def authenticate(event: BaseProxyEvent) -> Session | None:

@@ -59,10 +59,11 @@ from mailroom.table.client import (
     TransactAction,
     TransactionCancelledError,
     Update,
+    partition,
     retry_on_conflict,
 )
 from mailroom.table.expressions import set_fields
-from mailroom.table.items import conversation_item, conversation_key, event_item, to_conversation
+from mailroom.table.items import conversation_item, event_item, get_conversation
 
 __all__ = ["AssignmentStore", "status_change_actions"]
 
@@ -198,11 +199,7 @@ class AssignmentStore:
 
     def _member_ids(self, team_id: str) -> list[str]:
         items = self.table.query_all(
-            key_condition=Condition(
-                "#pk = :pk AND begins_with(#sk, :member)",
-                {"#pk": schema.PK, "#sk": schema.SK},
-                {":pk": keys.team_pk(team_id), ":member": MEMBER_PREFIX},
-            ),
+            key_condition=partition(keys.team_pk(team_id), MEMBER_PREFIX),
             consistent=True,
         )
         return [str(item[schema.SK])[len(MEMBER_PREFIX) :] for item in items]
@@ -210,8 +207,7 @@ class AssignmentStore:
     # -- conversations ----------------------------------------------------------------------------
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
-        item = self.table.get(conversation_key(conversation_id), consistent=True)
-        return to_conversation(item) if item and item.get("entity") == "conversation" else None
+        return get_conversation(self.table, conversation_id)
 
     def assign(
         self,

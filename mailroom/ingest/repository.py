@@ -13,8 +13,8 @@ from mailroom.table.client import Condition, Put, Table, TransactAction, Update
 from mailroom.table.items import (
     contact_key,
     conversation_item,
-    conversation_key,
     event_item,
+    get_conversation,
     message_id_item,
     message_item,
     to_conversation,
@@ -47,8 +47,7 @@ class IngestRepository:
         return self.table.get(key, consistent=True)
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        item = self.table.get(conversation_key(conversation_id), consistent=True)
-        return to_conversation(item) if item and item.get("entity") == "conversation" else None
+        return get_conversation(self.table, conversation_id)
 
     def recent_conversations(self, contact_email: str, limit: int) -> list[Conversation]:
         page = self.table.query(

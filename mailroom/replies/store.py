@@ -46,15 +46,15 @@ from mailroom.table.client import (
     TransactAction,
     TransactionCancelledError,
     Update,
+    partition,
 )
 from mailroom.table.expressions import set_fields
 from mailroom.table.items import (
     conversation_item,
-    conversation_key,
     event_item,
+    get_conversation,
     message_id_item,
     message_item,
-    to_conversation,
     to_event,
     to_message,
 )
@@ -123,18 +123,13 @@ class ReplyStore:
     def records(self, conversation_id: str) -> list[ReplyRecord]:
         """Every reply of a conversation with its delivery state (for the thread view)."""
         items = self.table.query_all(
-            key_condition=Condition(
-                "#pk = :pk AND begins_with(#sk, :prefix)",
-                {"#pk": schema.PK, "#sk": schema.SK},
-                {":pk": keys.conversation_pk(conversation_id), ":prefix": REPLY_PREFIX},
-            ),
+            key_condition=partition(keys.conversation_pk(conversation_id), REPLY_PREFIX),
             consistent=True,
         )
         return [record for record in (_record(item) for item in items) if record is not None]
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
-        item = self.table.get(conversation_key(conversation_id), consistent=True)
-        return to_conversation(item) if item and item.get("entity") == "conversation" else None
+        return get_conversation(self.table, conversation_id)
 
     def messages_newest_first(self, conversation_id: str) -> Iterator[StoredMessage]:
         """The conversation's messages, newest first, a page at a time (a generator, so the caller
@@ -143,11 +138,7 @@ class ReplyStore:
         start: Item | None = None
         while True:
             page = self.table.query(
-                key_condition=Condition(
-                    "#pk = :pk AND begins_with(#sk, :prefix)",
-                    {"#pk": schema.PK, "#sk": schema.SK},
-                    {":pk": keys.conversation_pk(conversation_id), ":prefix": MESSAGE_PREFIX},
-                ),
+                key_condition=partition(keys.conversation_pk(conversation_id), MESSAGE_PREFIX),
                 forward=False,
                 limit=_PAGE,
                 start_key=start,

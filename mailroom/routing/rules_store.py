@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mailroom.clock import iso, now
 from mailroom.rules.model import RuleSet
 from mailroom.table import schema
-from mailroom.table.client import Condition, Put, Table, TransactionCancelledError
+from mailroom.table.client import Condition, Put, Table, TransactionCancelledError, partition
 
 PARTITION = "RULES"
 ACTIVE = "ACTIVE"
@@ -81,11 +81,7 @@ def save_rules(table: Table, ruleset: RuleSet, *, expected_version: int, actor: 
 
 def rule_history(table: Table, limit: int = 50) -> list[StoredRuleSet]:
     page = table.query(
-        key_condition=Condition(
-            "#pk = :pk AND begins_with(#sk, :v)",
-            {"#pk": schema.PK, "#sk": schema.SK},
-            {":pk": PARTITION, ":v": "V#"},
-        ),
+        key_condition=partition(PARTITION, "V#"),
         forward=False,
         limit=limit,
     )

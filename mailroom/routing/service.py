@@ -43,6 +43,15 @@ MAX_ATTEMPTS = 6
 _NOT_ASSIGNED = frozenset({MessageFlag.AUTO_REPLY.value, MessageFlag.BOUNCE.value, MessageFlag.BULK.value})
 
 
+@dataclass(frozen=True)
+class Mailbox:
+    """What routing needs of a mailbox's directory entry."""
+
+    address: str
+    name: str
+    team: str | None
+
+
 @dataclass
 class RouteOutcome:
     conversation_id: str
@@ -70,12 +79,15 @@ class Router:
         if conversation is None or conversation.status == Status.QUARANTINED:
             return outcome
         teams = {team.id: team for team in self.assignment.list_teams()}
-        decision = self._decide(message, conversation, teams)
-        conversation = self._apply_rules(message, conversation, decision, teams, outcome)
+        mailbox = self._mailbox(conversation.mailbox)
+        decision = self._decide(message, conversation, teams, mailbox)
+        conversation = self._apply_rules(
+            message, conversation, decision, teams=teams, mailbox=mailbox, outcome=outcome
+        )
         if conversation.status in {Status.OPEN, Status.PENDING} and not (set(message.flags) & _NOT_ASSIGNED):
             conversation = self._assign(message, conversation, decision, teams, outcome)
         if decision.auto_reply:
-            outcome.auto_replied = self._auto_reply(message, conversation, decision.auto_reply)
+            outcome.auto_replied = self._auto_reply(message, conversation, decision.auto_reply, mailbox)
         logger.info(
             "routed",
             conversation_id=conversation.id,
@@ -90,18 +102,19 @@ class Router:
     def decide(self, message: StoredMessage, conversation: Conversation) -> Decision:
         """The dry run: which rules match and what they would do; nothing is written."""
         teams = {team.id: team for team in self.assignment.list_teams()}
-        return self._decide(message, conversation, teams)
+        return self._decide(message, conversation, teams, self._mailbox(conversation.mailbox))
 
-    def _decide(self, message: StoredMessage, conversation: Conversation, teams: dict[str, Team]) -> Decision:
+    def _decide(
+        self, message: StoredMessage, conversation: Conversation, teams: dict[str, Team], mailbox: Mailbox
+    ) -> Decision:
         contact = self.table.get(
             {schema.PK: keys.contact_pk(conversation.contact_email), schema.SK: keys.META}
         )
-        mailbox_team = self._mailbox_team(conversation.mailbox)
         facts = message_facts(
             message,
             conversation,
             contact_tags=list(contact.get("tags", [])) if contact else [],
-            team=conversation.team or mailbox_team,
+            team=conversation.team or mailbox.team,
         )
 
         def calendar_for(name: str | None) -> WeeklySchedule:
@@ -114,16 +127,23 @@ class Router:
 
         return evaluate(self.rules.get().ruleset, facts, calendar_for=calendar_for)
 
-    def _mailbox_team(self, mailbox: str) -> str | None:
-        entry = self.table.get(mailbox_directory_key(mailbox))
-        return str(entry["team"]) if entry and entry.get("team") else None
+    def _mailbox(self, address: str) -> Mailbox:
+        """The mailbox's directory entry, read once per routed message."""
+        entry = self.table.get(mailbox_directory_key(address)) or {}
+        return Mailbox(
+            address=address,
+            name=str(entry.get("name") or address),
+            team=str(entry["team"]) if entry.get("team") else None,
+        )
 
     def _apply_rules(
         self,
         message: StoredMessage,
         conversation: Conversation,
         decision: Decision,
+        *,
         teams: dict[str, Team],
+        mailbox: Mailbox,
         outcome: RouteOutcome,
     ) -> Conversation:
         outcome.matched_rules = [m.rule_id for m in decision.matched]
@@ -133,7 +153,7 @@ class Router:
                 conversation=conversation,
                 message=message,
                 decision=decision,
-                default_team=self._mailbox_team(conversation.mailbox),
+                default_team=mailbox.team,
                 teams=teams,
                 at=iso(now()),
             )
@@ -285,7 +305,9 @@ class Router:
                 return other.assignee, other.id
         return None
 
-    def _auto_reply(self, message: StoredMessage, conversation: Conversation, canned_id: str) -> bool:
+    def _auto_reply(
+        self, message: StoredMessage, conversation: Conversation, canned_id: str, mailbox: Mailbox
+    ) -> bool:
         own_domains = {conversation.mailbox.rpartition("@")[2]}
         verdict = may_auto_reply(message, own_domains=own_domains)
         if not verdict.allowed:
@@ -303,14 +325,13 @@ class Router:
                 "no auto-reply: one was sent recently", conversation_id=conversation.id, sender=sender
             )
             return False
-        entry = self.table.get(mailbox_directory_key(conversation.mailbox)) or {}
         sent = send_auto_reply(
             table=self.table,
             sender=self.sender,
             conversation=conversation,
             message=message,
             canned=canned,
-            mailbox_name=str(entry.get("name") or conversation.mailbox),
+            mailbox_name=mailbox.name,
         )
         return sent is not None
 

@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from mailroom.settings import Settings, get_settings
-from mailroom.table import capacity
+from mailroom.table import capacity, schema
 from mailroom.usage import current_meter
 
 _serializer = TypeSerializer()
@@ -67,6 +67,17 @@ class Condition:
     expression: str
     names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+
+
+def partition(pk: str, sk_prefix: str | None = None) -> Condition:
+    """A key condition on one partition of the table, optionally on a sort-key prefix."""
+    if sk_prefix is None:
+        return Condition("#pk = :pk", {"#pk": schema.PK}, {":pk": pk})
+    return Condition(
+        "#pk = :pk AND begins_with(#sk, :prefix)",
+        {"#pk": schema.PK, "#sk": schema.SK},
+        {":pk": pk, ":prefix": sk_prefix},
+    )
 
 
 @dataclass

@@ -13,6 +13,7 @@ from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import AuditEvent
 from mailroom.domain.message import StoredMessage
 from mailroom.table import keys, schema
+from mailroom.table.client import Table
 
 Item = dict[str, Any]
 
@@ -99,6 +100,12 @@ def contact_key(email: str) -> Item:
 
 def conversation_key(conversation_id: str) -> Item:
     return {schema.PK: keys.conversation_pk(conversation_id), schema.SK: keys.META}
+
+
+def get_conversation(table: Table, conversation_id: str) -> Conversation | None:
+    """The conversation as it is now (a consistent read), or None."""
+    item = table.get(conversation_key(conversation_id), consistent=True)
+    return to_conversation(item) if item and item.get("entity") == "conversation" else None
 
 
 def to_conversation(item: Item) -> Conversation:
