@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import ingest, routing, sandbox_latency
+from bench import inbox, ingest, routing, sandbox_latency
 
 
 def main() -> None:
@@ -13,7 +13,12 @@ def main() -> None:
     figures = sys.stdout
     sys.stdout = sys.stderr
     try:
-        results = {"ingest": ingest.run(), "routing": routing.run(), "sandbox_latency": sandbox_latency.run()}
+        results = {
+            "ingest": ingest.run(),
+            "routing": routing.run(),
+            "inbox": inbox.run(),
+            "sandbox_latency": sandbox_latency.run(),
+        }
     finally:
         sys.stdout = figures
     json.dump(results, figures, indent=2)

@@ -30,8 +30,21 @@ def main() -> None:
 )
 @click.option("--domain", "domains", multiple=True, help="Accept mail for this domain (repeatable).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--api-workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Concurrent execution environments (processes) of the reply function.",
+)
 def sandbox(
-    smtp_port: int, http_port: int, data_dir: Path, demo: bool, domains: tuple[str, ...], host: str
+    smtp_port: int,
+    http_port: int,
+    data_dir: Path,
+    demo: bool,
+    domains: tuple[str, ...],
+    host: str,
+    api_workers: int,
 ) -> None:
     """Run the whole pipeline locally: SMTP in, DynamoDB Local, the web UI."""
     from sandbox.app import Sandbox, SandboxConfig
@@ -43,6 +56,7 @@ def sandbox(
             smtp_port=smtp_port,
             http_port=http_port,
             host=host,
+            api_workers=api_workers,
             demo=demo,
             domains=accepted,
             log=lambda line: click.echo(f"mailroom: {line}", err=True),

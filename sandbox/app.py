@@ -7,7 +7,6 @@ only after the environment is set, exactly as Lambda would configure them.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import secrets
@@ -25,7 +24,7 @@ from mailroom.deployment import INGEST, REPLY, ROUTE, STREAM_FUNCTIONS, Function
 from mailroom.settings import reset_settings_cache
 from mailroom.table import schema
 from sandbox.dynamodb_local import DynamoDBLocal, local_client
-from sandbox.lambda_context import LambdaContext, make_context
+from sandbox.lambda_context import LambdaContext, load_handler, make_context
 
 TABLE_NAME = "mailroom"
 # Lambda's asynchronous invocation retries a failed event twice before it goes to the on-failure
@@ -57,19 +56,13 @@ class SandboxConfig:
     data_dir: Path
     smtp_port: int = 2525
     http_port: int = 8080
+    api_workers: int = 2  # concurrent execution environments of the reply function
     host: str = "127.0.0.1"
     demo: bool = True
     domains: set[str] = field(default_factory=set)
     max_message_bytes: int = 40 * 1024 * 1024
     dynamodb_port: int | None = None
     log: Callable[[str], None] = print
-
-
-def load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
-    """Import a function's handler the way the Lambda runtime does, from ``module:function``."""
-    module_name, _, attribute = spec.handler.partition(":")
-    handler: Callable[[dict[str, Any], Any], Any] = getattr(importlib.import_module(module_name), attribute)
-    return handler
 
 
 def context_factory(spec: FunctionSpec) -> Callable[[], LambdaContext]:
@@ -223,11 +216,14 @@ class Sandbox:
 
     def _start_http(self) -> None:
         from sandbox.http_gateway import HttpGateway
+        from sandbox.lambda_pool import LambdaPool
 
+        pool = LambdaPool(REPLY, self.config.api_workers).start()
+        self._parts.append(pool)
         self.http = HttpGateway(
             host=self.config.host,
             port=self.config.http_port,
-            handler=load_handler(REPLY),
+            handler=pool.handler,
             context_factory=context_factory(REPLY),
         )
         self.http.start()

@@ -25,6 +25,7 @@ from email.utils import format_datetime, formataddr
 class DemoMailbox:
     address: str
     display_name: str
+    signature: str = ""  # a template, like canned responses
 
 
 @dataclass(frozen=True)
@@ -32,21 +33,35 @@ class DemoUser:
     email: str
     display_name: str
     role: str  # "admin", "agent" or "finance"
+    title: str = ""
+    calendar_url: str = ""
 
 
 DEMO_MAILBOXES: tuple[DemoMailbox, ...] = (
-    DemoMailbox("support@acme.test", "Acme Support"),
-    DemoMailbox("sales@acme.test", "Acme Sales"),
-    DemoMailbox("billing@acme.test", "Acme Billing"),
+    DemoMailbox(
+        "support@acme.test", "Acme Support", "{{ agent.name }}\nAcme Support · https://help.acme.test"
+    ),
+    DemoMailbox(
+        "sales@acme.test", "Acme Sales", "{{ agent.name }}, {{ agent.title }}\nAcme Inc. · https://acme.test"
+    ),
+    DemoMailbox("billing@acme.test", "Acme Billing", "Acme Billing · billing@acme.test"),
 )
 
 DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("admin@acme.test", "Ada Admin", "admin"),
-    DemoUser("agent1@acme.test", "Sam Rivera", "agent"),
-    DemoUser("agent2@acme.test", "Priya Shah", "agent"),
-    DemoUser("agent3@acme.test", "Jonas Weber", "agent"),
+    DemoUser(
+        "agent1@acme.test", "Sam Rivera", "agent", "Account Executive", "https://cal.acme.test/sam-rivera"
+    ),
+    DemoUser(
+        "agent2@acme.test", "Priya Shah", "agent", "Solutions Engineer", "https://cal.acme.test/priya-shah"
+    ),
+    DemoUser(
+        "agent3@acme.test", "Jonas Weber", "agent", "Billing Specialist", "https://cal.acme.test/jonas-weber"
+    ),
     DemoUser("finance@acme.test", "Fiona Finch", "finance"),
 )
+
+DEMO_COMPANY = "Acme Inc."
 
 DEMO_DOMAINS: frozenset[str] = frozenset(box.address.rpartition("@")[2] for box in DEMO_MAILBOXES)
 

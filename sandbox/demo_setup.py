@@ -18,7 +18,7 @@ from mailroom.routing.rules_store import load_rules, save_rules
 from mailroom.rules.yaml_io import parse_rules_yaml
 from mailroom.schedule.model import Interval, WeeklySchedule
 from mailroom.table.client import Table
-from sandbox.demo import DEMO_MAILBOXES, DEMO_USERS
+from sandbox.demo import DEMO_COMPANY, DEMO_MAILBOXES, DEMO_USERS
 
 RULES_FILE = Path(__file__).with_name("demo_rules.yaml")
 
@@ -115,11 +115,19 @@ def seed_demo_organisation(table: Table) -> None:
     """Idempotent: safe on every start. Rules are only seeded into an empty rule set."""
     store = AssignmentStore(table)
     for mailbox in DEMO_MAILBOXES:
-        upsert_mailbox(table, mailbox.address, name=mailbox.display_name, team=MAILBOX_TEAMS[mailbox.address])
+        upsert_mailbox(
+            table,
+            mailbox.address,
+            name=mailbox.display_name,
+            team=MAILBOX_TEAMS[mailbox.address],
+            signature=mailbox.signature or None,
+        )
     for user in DEMO_USERS:
-        upsert_user(table, user.email, name=user.display_name, role=user.role)
-        profile = AGENT_PROFILES.get(user.email, {"skills": [], "capacity": 0, "teams": []})
-        store.put_agent(Agent(id=user.email, name=user.display_name, role=user.role, **profile))
+        profile = {"title": user.title, "company": DEMO_COMPANY, "calendar_url": user.calendar_url}
+        profile = {name: value for name, value in profile.items() if value}
+        upsert_user(table, user.email, name=user.display_name, role=user.role, profile=profile)
+        work = AGENT_PROFILES.get(user.email, {"skills": [], "capacity": 0, "teams": []})
+        store.put_agent(Agent(id=user.email, name=user.display_name, role=user.role, **work))
     for team in TEAMS:
         store.put_team(team)
     for address, grants in ACCESS.items():

@@ -6,11 +6,15 @@ Powertools' ``Logger.inject_lambda_context`` reads ``function_name``, ``memory_l
 
 from __future__ import annotations
 
+import importlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from mailroom.deployment import FunctionSpec
 
 REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"
@@ -47,3 +51,10 @@ class LambdaContext:
 def make_context(function_name: str, memory_mb: int, timeout_s: float) -> LambdaContext:
     """A context for one invocation: a fresh request id and a deadline ``timeout_s`` from now."""
     return LambdaContext(function_name=function_name, memory_limit_in_mb=memory_mb, timeout_s=timeout_s)
+
+
+def load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+    """Import a function's handler the way the Lambda runtime does, from ``module:function``."""
+    module_name, _, attribute = spec.handler.partition(":")
+    handler: Callable[[dict[str, Any], Any], Any] = getattr(importlib.import_module(module_name), attribute)
+    return handler

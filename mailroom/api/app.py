@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from mailroom.api import routes_api, routes_auth, routes_pages, routes_rules, static_files
+from mailroom.api import (
+    errors,
+    routes_actions,
+    routes_api,
+    routes_auth,
+    routes_conversation,
+    routes_inbox,
+    routes_mentions,
+    routes_outbox,
+    routes_replies,
+    routes_rules,
+    static_files,
+)
 from mailroom.api.guard import require_session
 from mailroom.api.security import security_headers
 
@@ -14,9 +26,15 @@ OPENAPI_PATH = "/api/openapi.json"
 def create_app() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
     app.use(middlewares=[security_headers, require_session])
+    errors.register(app)
     app.include_router(routes_auth.router)
     app.include_router(routes_api.router)
-    app.include_router(routes_pages.router)
+    app.include_router(routes_actions.router)
+    app.include_router(routes_replies.router)
+    app.include_router(routes_inbox.router)
+    app.include_router(routes_conversation.router)
+    app.include_router(routes_outbox.router)
+    app.include_router(routes_mentions.router)
     app.include_router(routes_rules.router)
     app.include_router(static_files.router)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
@@ -33,6 +33,12 @@ def _presented_csrf(app: ApiGatewayResolver) -> str | None:
     return None
 
 
+def _local(url: str) -> str:
+    """The path (and query) of a URL of ours: never an absolute URL to bounce elsewhere."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def require_session(app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[object]:
     path = app.current_event.path
     if _is_public(path):
@@ -46,7 +52,15 @@ def require_session(app: ApiGatewayResolver, next_middleware: NextMiddleware) ->
                 body='{"message": "Sign in first: Authorization: Bearer <token>, or sign in at /signin."}',
                 headers={"WWW-Authenticate": 'Bearer realm="mailroom"'},
             )
-        return Response(status_code=303, body="", headers={"Location": f"/signin?next={quote(path)}"})
+        signin = f"/signin?next={quote(path)}"
+        if app.current_event.headers.get("hx-request"):
+            # An htmx request (a poll, a form) from a page whose session ended: send the whole
+            # page to the sign-in, rather than swapping the sign-in page into a fragment.
+            current = app.current_event.headers.get("hx-current-url") or path
+            return Response(
+                status_code=200, body="", headers={"HX-Redirect": f"/signin?next={quote(_local(current))}"}
+            )
+        return Response(status_code=303, body="", headers={"Location": signin})
     method = app.current_event.http_method
     if session.via == "cookie" and requires_csrf(method):
         assert session.sid is not None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from mailroom.clock import parse_iso
+from mailroom.domain.event import describe
 from mailroom.mail.model import MessageFlag
 
 
@@ -51,6 +53,25 @@ def sla_badge(conversation: Any, now: datetime | None = None) -> Markup:
     return Markup('<span class="sla {}">due in {}</span>').format(state, label)
 
 
+def when(value: str | None) -> str:
+    """``2026-11-20 09:30 UTC`` from an ISO timestamp."""
+    return f"{value[:16].replace('T', ' ')} UTC" if value else ""
+
+
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9._%+-]+(?:@[A-Za-z0-9.-]+\.[A-Za-z]{2,})?)")
+
+
+def with_mentions(text: str) -> Markup:
+    """A note's text, escaped, with its @mentions marked."""
+    result = Markup("")
+    position = 0
+    for match in _MENTION.finditer(text):
+        result += escape(text[position : match.start()])
+        result += Markup('<span class="mention">{}</span>').format(match.group(0))
+        position = match.end()
+    return result + escape(text[position:])
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -60,6 +81,9 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["ago"] = ago
+    env.filters["when"] = when
+    env.filters["describe"] = describe
+    env.filters["with_mentions"] = with_mentions
     env.globals["flag_labels"] = FLAG_LABELS
     env.globals["sla_badge"] = sla_badge
     return env
@@ -68,3 +92,9 @@ def environment() -> Environment:
 def render(template: str, status_code: int = 200, **context: Any) -> Response[str]:
     body = environment().get_template(template).render(**context)
     return Response(status_code=status_code, content_type="text/html; charset=utf-8", body=body)
+
+
+def page(session: Any, template: str, status_code: int = 200, **context: Any) -> Response[str]:
+    """A page for the signed-in person: their session and CSRF token go to the template (forms and
+    htmx requests need the token)."""
+    return render(template, status_code=status_code, session=session, csrf=session.csrf(), **context)

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, ForbiddenError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from mailroom.api import wiring
@@ -18,6 +18,7 @@ from mailroom.api.schemas import (
     ConversationSummary,
     EventOut,
     MessageOut,
+    NoteOut,
 )
 from mailroom.api.session import Session
 from mailroom.auth import policy
@@ -25,8 +26,19 @@ from mailroom.auth.model import Principal
 from mailroom.domain.conversation import Status
 from mailroom.inbox.cursor import InvalidCursorError
 from mailroom.inbox.directory import list_mailboxes
-from mailroom.inbox.queries import list_conversations
+from mailroom.inbox.listing import (
+    MY_TEAMS,
+    TAG_PATTERN,
+    TEAM_PATTERN,
+    InboxForbiddenError,
+    InboxQuery,
+    list_inbox,
+)
+from mailroom.inbox.search import SearchError
 from mailroom.inbox.thread import Thread, load_thread
+from mailroom.inbox.views import Sort as InboxSort
+from mailroom.inbox.views import View as InboxView
+from mailroom.inbox.views import ViewError
 from mailroom.storage import BlobNotFoundError
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
@@ -64,23 +76,71 @@ def _without_bodies(summary: ConversationSummary, principal: Principal) -> Conve
     return summary.model_copy(update={"snippet": ""})
 
 
-@router.get("/api/conversations", summary="List conversations, newest activity first")
+@router.get(
+    "/api/conversations",
+    summary="List conversations: views, filters, SLA sort and search",
+    description=(
+        "Every view is a set of index queries over the mailboxes the caller may see. "
+        "A page may hold fewer than `limit` items while `next_cursor` is set: filtered views and "
+        "subject searches read a bounded number of index items per request; follow the cursor. "
+        "`q`: a customer address, a conversation id, or words that must all occur in the subject "
+        "(searches cover every status). `sort=sla` lists only open conversations whose "
+        "first-response clock runs, overdue and soonest due first."
+    ),
+)
 def get_conversations(
-    mailbox: Annotated[str | None, Query(description="Only this mailbox address")] = None,
-    status: Annotated[Status | None, Query(description="Only this status")] = None,
+    *,
+    view: Annotated[InboxView | None, Query(description="Which list; default all")] = None,
+    mailbox: Annotated[str | None, Query(max_length=254, description="Only this mailbox address")] = None,
+    status: Annotated[
+        Status | None, Query(description="Same as view=<status> (kept for old clients)")
+    ] = None,
+    team: Annotated[
+        str | None,
+        Query(pattern=TEAM_PATTERN, description=f"A team id, or {MY_TEAMS} for the caller's teams"),
+    ] = None,
+    tag: Annotated[
+        str | None, Query(pattern=TAG_PATTERN, description="Only conversations with this tag")
+    ] = None,
+    sort: Annotated[
+        InboxSort, Query(description="activity (newest first) or sla (due first)")
+    ] = InboxSort.ACTIVITY,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Search: address, conversation id or words")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> ConversationList:
+    principal = session().principal
     try:
-        principal = session().principal
-        mailboxes = visible_mailboxes(mailbox, principal)
-        page = list_conversations(
-            wiring.table(), mailboxes=mailboxes, status=status, limit=limit, cursor=cursor
+        result = list_inbox(
+            wiring.table(),
+            principal,
+            InboxQuery(
+                view=_view_of(view, status),
+                sort=sort,
+                mailbox=mailbox,
+                team=team,
+                tag=tag,
+                q=q,
+                cursor=cursor,
+                limit=limit,
+            ),
         )
-    except InvalidCursorError as exc:
+    except (InvalidCursorError, ViewError, SearchError) as exc:
         raise BadRequestError(str(exc)) from exc
-    items = [_without_bodies(ConversationSummary.of(c), principal) for c in page.items]
-    return ConversationList(items=items, next_cursor=page.next_cursor)
+    except InboxForbiddenError as exc:
+        raise ForbiddenError(str(exc)) from exc
+    items = [_without_bodies(ConversationSummary.of(c), principal) for c in result.page.items]
+    return ConversationList(items=items, next_cursor=result.page.next_cursor)
+
+
+def _view_of(view: InboxView | None, status: Status | None) -> InboxView:
+    if status is None:
+        return view or InboxView.ALL
+    if view is not None and view.value != status.value:
+        raise BadRequestError(f"view={view.value} and status={status.value} disagree: give one of them")
+    return InboxView(status.value)
 
 
 @router.get("/api/conversations/<conversation_id>", summary="One conversation with its messages and events")
@@ -88,12 +148,15 @@ def get_conversation(conversation_id: ConversationId) -> ConversationDetail:
     thread = visible_thread(conversation_id)
     principal = session().principal
     messages = [MessageOut.of(m) for m in thread.messages]
+    notes = [NoteOut.of(n) for n in thread.notes]
     if not policy.can_read_bodies(principal, thread.conversation.mailbox):
         messages = [m.model_copy(update={"text": "", "html": None, "attachments": []}) for m in messages]
+        notes = [n.model_copy(update={"text": "", "mentions": []}) for n in notes]
     return ConversationDetail(
         **_without_bodies(ConversationSummary.of(thread.conversation), principal).model_dump(),
         messages=messages,
         events=[EventOut.of(e) for e in thread.events],
+        notes=notes,
     )
 
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import AuditEvent
 from mailroom.domain.message import StoredMessage
+from mailroom.domain.note import Note
 
 
 class AddressOut(BaseModel):
@@ -43,6 +44,10 @@ class ConversationSummary(BaseModel):
     last_activity_at: str
     waiting_since: str | None
     version: int
+    snoozed_until: str | None = None
+    merged_into: str | None = Field(default=None, description="Merged into this conversation (and closed).")
+    merged_from: list[str] = Field(default_factory=list, description="Conversations merged into this one.")
+    first_response_due: str | None = None  # the SLA clock (sort=sla orders by it while the customer waits)
 
     @classmethod
     def of(cls, conv: Conversation) -> ConversationSummary:
@@ -98,9 +103,27 @@ class EventOut(BaseModel):
         return cls.model_validate(event.model_dump(mode="json"))
 
 
+class NoteOut(BaseModel):
+    """An internal note (never sent to customers); ``text`` is empty for callers who may not read
+    bodies (finance)."""
+
+    id: str
+    author: str
+    author_name: str
+    text: str
+    created_at: str
+    mentions: list[str]
+    merged_from: str | None = None
+
+    @classmethod
+    def of(cls, note: Note) -> NoteOut:
+        return cls.model_validate(note.model_dump(mode="json"))
+
+
 class ConversationDetail(ConversationSummary):
     messages: list[MessageOut]
     events: list[EventOut]
+    notes: list[NoteOut] = Field(default_factory=list)
 
 
 class ErrorOut(BaseModel):

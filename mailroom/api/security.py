@@ -13,6 +13,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",  # remote images in mail stay blocked
         "connect-src 'self'",
+        "frame-src 'self'",  # mail bodies: our own sandboxed documents (see MAIL_BODY_CSP)
         "form-action 'self'",
         "frame-ancestors 'none'",
         "base-uri 'none'",
@@ -45,6 +46,11 @@ MAIL_BODY_CSP = "; ".join(
         "sandbox allow-popups allow-popups-to-escape-sandbox",
     ]
 )
+
+
+# The same, once the agent asked to see this message's remote images (tracking pixels included:
+# that is the agent's choice, made per message). Still no scripts, frames or forms.
+MAIL_BODY_CSP_REMOTE_IMAGES = MAIL_BODY_CSP.replace("img-src data:", "img-src data: https: http:")
 
 
 def security_headers(app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[object]:

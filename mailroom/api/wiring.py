@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from mailroom.outbound.sender import MailSender, sender_from_settings
+from mailroom.replies.service import ReplyService
 from mailroom.settings import get_settings
 from mailroom.storage import BlobStore, open_store
 from mailroom.table.client import Table, table_from_settings
@@ -19,6 +21,16 @@ def store() -> BlobStore:
     return open_store(get_settings().raw_store_url)
 
 
+@lru_cache(maxsize=1)
+def sender() -> MailSender:
+    return sender_from_settings(get_settings())
+
+
+@lru_cache(maxsize=1)
+def replies() -> ReplyService:
+    return ReplyService(table(), sender(), get_settings(), store=store())
+
+
 def reset() -> None:
-    table.cache_clear()
-    store.cache_clear()
+    for cached in (table, store, sender, replies):
+        cached.cache_clear()

@@ -291,23 +291,33 @@ class AssignmentStore:
         return None
 
     def claim(
-        self, conversation_id: str, agent_id: str, *, respect_capacity: bool = True, attempts: int = 5
+        self,
+        conversation_id: str,
+        agent_id: str,
+        *,
+        respect_capacity: bool = True,
+        attempts: int = 5,
+        seen_version: int | None = None,
     ) -> Conversation:
         """An agent takes an unassigned conversation (the API's claim); idempotent for the holder.
 
         Retries a version conflict (someone tagged or replied meanwhile) on a fresh read, a bounded
         number of times; raises :class:`AlreadyAssignedError` naming the holder when another agent
-        has it (the API's 409), or :class:`ConversationNotFoundError`.
+        has it (the API's 409), or :class:`ConversationNotFoundError`. With ``seen_version`` (the
+        version the agent looked at), a conversation at any other version is not claimed: raises
+        :class:`VersionConflictError` at once instead of retrying.
         """
         agent_id = agent_id.strip().lower()
-        seen_version = 0
+        read_version = 0
         for attempt in range(max(attempts, 1)):
             conv = self.get_conversation(conversation_id)
             if conv is None:
                 raise ConversationNotFoundError(conversation_id)
-            seen_version = conv.version
+            read_version = conv.version
             if conv.assignee and conv.assignee.lower() == agent_id:
                 return conv
+            if seen_version is not None and conv.version != seen_version:
+                raise VersionConflictError(conversation_id, seen_version, conv.version)
             try:
                 return self.assign(
                     conv,
@@ -322,8 +332,10 @@ class AssignmentStore:
                     raise
                 # Our own concurrent claim (another tab) won: the next read returns it.
             except VersionConflictError:
+                if seen_version is not None:
+                    raise
                 retry_on_conflict(attempt)
-        raise VersionConflictError(conversation_id, seen_version)  # kept changing under us
+        raise VersionConflictError(conversation_id, read_version)  # kept changing under us
 
     def unassign(self, conv: Conversation, *, actor: str, reason: str) -> Conversation:
         """Put ``conv`` (as read) back in the queue; the holder's load drops with it."""

@@ -49,3 +49,6 @@ class Conversation(BaseModel):
     first_response_due: str | None = None  # moved when the conversation is reopened
     resolution_due: str | None = None
     first_replied_at: str | None = None
+    snoozed_until: str | None = None  # set only while snoozed; the scheduled sweep wakes it then
+    merged_into: str | None = None  # this conversation was merged into that one (and is closed)
+    merged_from: list[str] = Field(default_factory=list)  # conversations merged into this one

@@ -52,16 +52,29 @@ def upsert_mailbox(table: Table, address: str, **attributes: Any) -> None:
 DIRECTORY_USERS = "DIR#USER"
 
 
-def upsert_user(table: Table, email: str, *, name: str, role: str) -> None:
-    """Create or update a user of the product (agents, admins, finance)."""
-    table.update(
-        {schema.PK: DIRECTORY_USERS, schema.SK: email.lower()},
-        Condition(
-            "SET #entity = :entity, #email = :email, #name = :name, #role = :role",
-            {"#entity": "entity", "#email": "email", "#name": "name", "#role": "role"},
-            {":entity": "user", ":email": email.lower(), ":name": name, ":role": role},
-        ),
-    )
+# What a person may say about themselves, for canned responses ("I'm Sam, Account Executive at
+# Acme; book a slot: <calendar>") and signatures.
+PROFILE_FIELDS = ("title", "company", "calendar_url")
+
+
+def upsert_user(
+    table: Table, email: str, *, name: str, role: str, profile: dict[str, str] | None = None
+) -> None:
+    """Create or update a user of the product (agents, admins, finance), with optional profile
+    fields (:data:`PROFILE_FIELDS`); fields not given are left as they are."""
+    unknown = set(profile or {}) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown profile fields: {sorted(unknown)}")
+    fields = {"email": email.lower(), "name": name, "role": role, **(profile or {})}
+    table.update({schema.PK: DIRECTORY_USERS, schema.SK: email.lower()}, set_fields("user", fields))
+
+
+def get_user(table: Table, email: str) -> dict[str, Any] | None:
+    return table.get({schema.PK: DIRECTORY_USERS, schema.SK: email.strip().lower()})
+
+
+def get_mailbox(table: Table, address: str) -> dict[str, Any] | None:
+    return table.get(mailbox_directory_key(address.strip()))
 
 
 def list_users(table: Table) -> list[dict[str, Any]]:

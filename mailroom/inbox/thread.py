@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import AuditEvent
 from mailroom.domain.message import StoredMessage
+from mailroom.domain.note import Note
 from mailroom.storage import BlobNotFoundError, BlobStore
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table
@@ -19,6 +20,7 @@ class Thread:
     conversation: Conversation
     messages: list[StoredMessage] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)  # internal: never shown to customers
 
 
 def load_thread(table: Table, store: BlobStore, conversation_id: str) -> Thread | None:
@@ -35,8 +37,10 @@ def load_thread(table: Table, store: BlobStore, conversation_id: str) -> Thread 
         entity = item.get("entity")
         if entity == "message":
             thread.messages.append(_with_full_body(to_message(item), store))
-        elif entity == "event":
+        elif entity in {"event", "merged_event"}:  # merged_event: copied from a merged conversation
             thread.events.append(to_event(item))
+        elif entity == "note":
+            thread.notes.append(Note.model_validate(item))
     return thread
 
 

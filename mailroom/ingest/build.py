@@ -222,6 +222,7 @@ def plan_ingest(
         updates["waiting_since"] = received_at
     if person_waiting and existing.status in REOPENABLE:
         updates["status"] = Status.OPEN
+        updates["snoozed_until"] = None  # woken by the customer, not by the clock
         message.reopened = True
         events.append(event(EventType.REOPENED, previous_status=existing.status.value))
     conversation = existing.model_copy(update=updates)

@@ -6,6 +6,7 @@ from typing import Any
 
 from mailroom.assignment.load import status_change_actions
 from mailroom.domain.conversation import Conversation
+from mailroom.inbox.contacts import contact_conversations
 from mailroom.inbox.directory import register_mailbox_update
 from mailroom.ingest.build import IngestPlan
 from mailroom.table import keys, schema
@@ -17,7 +18,6 @@ from mailroom.table.items import (
     get_conversation,
     message_id_item,
     message_item,
-    to_conversation,
 )
 
 # Index of the Message-ID put in the commit transaction: its condition failing means "duplicate".
@@ -50,15 +50,7 @@ class IngestRepository:
         return get_conversation(self.table, conversation_id)
 
     def recent_conversations(self, contact_email: str, limit: int) -> list[Conversation]:
-        page = self.table.query(
-            key_condition=Condition(
-                "#pk = :pk", {"#pk": schema.BY_CONTACT.pk}, {":pk": keys.contact_pk(contact_email)}
-            ),
-            index=schema.BY_CONTACT.name,
-            forward=False,
-            limit=limit,
-        )
-        return [to_conversation(item) for item in page.items]
+        return contact_conversations(self.table, contact_email, limit=limit)
 
     def commit(self, plan: IngestPlan) -> None:
         """Write everything for one message in one mailbox, atomically.

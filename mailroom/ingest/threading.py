@@ -20,6 +20,8 @@ from mailroom.domain.conversation import Conversation, Status
 MAX_REFERENCE_LOOKUPS = 20
 # Subject threading never joins these: they are not live work.
 _NOT_JOINABLE_BY_SUBJECT = frozenset({Status.SPAM, Status.QUARANTINED})
+# A merged conversation's mail goes to the one it was merged into (and so on, this many times).
+MAX_MERGE_HOPS = 5
 
 
 class ThreadedBy(StrEnum):
@@ -84,12 +86,12 @@ def find_thread(
                 continue
             conversation = lookup.conversation(conversation_id)
             if conversation is not None and conversation.mailbox == mailbox:
-                return ThreadMatch(conversation, ThreadedBy.REFERENCES, message_id)
+                return ThreadMatch(_merged_target(conversation, lookup), ThreadedBy.REFERENCES, message_id)
 
     if token:
         conversation = lookup.conversation(token.lower())
         if conversation is not None and conversation.mailbox == mailbox:
-            return ThreadMatch(conversation, ThreadedBy.TOKEN, token)
+            return ThreadMatch(_merged_target(conversation, lookup), ThreadedBy.TOKEN, token)
 
     if subject_norm and window > timedelta(0):
         oldest = received_at - window
@@ -101,6 +103,20 @@ def find_thread(
                 and conversation.subject_norm == subject_norm
                 and conversation.status not in _NOT_JOINABLE_BY_SUBJECT
             ):
-                return ThreadMatch(conversation, ThreadedBy.SUBJECT, subject_norm)
+                return ThreadMatch(_merged_target(conversation, lookup), ThreadedBy.SUBJECT, subject_norm)
 
     return ThreadMatch(None, ThreadedBy.NEW)
+
+
+def _merged_target(conversation: Conversation, lookup: ThreadLookup) -> Conversation:
+    """The conversation that mail for ``conversation`` belongs in: itself, or the one it was merged
+    into (the Message-ID index is repointed by the merge too, but reply tokens and subjects name
+    the merged conversation, and a reply may arrive before the merge has repointed the index)."""
+    for _ in range(MAX_MERGE_HOPS):
+        if not conversation.merged_into:
+            break
+        target = lookup.conversation(conversation.merged_into)
+        if target is None or target.mailbox != conversation.mailbox:
+            break
+        conversation = target
+    return conversation

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mailroom.clock import iso, parse_iso
 from mailroom.domain.conversation import Conversation, Status
-from mailroom.domain.event import AuditEvent, EventType
+from mailroom.domain.event import AuditEvent, EventType, describe
 from mailroom.domain.message import Direction, StoredMessage
 from mailroom.ids import event_id_for, message_key_for
 from mailroom.ingest.recipients import parse_recipient, reply_address
@@ -699,21 +699,7 @@ def describe_changes(
     for event, version in stamped:
         if version <= seen_version or event.type is EventType.RECEIVED:
             continue
-        text = _describe_event(event)
-        if text:
-            changes.append((event.at, text))
+        when = f" at {_when(event.at)}" if event.type is EventType.REPLIED else ""
+        changes.append((event.at, describe(event) + when))
     described = [text for _, text in sorted(changes, key=lambda change: change[0])]
     return described or [f"the conversation changed since version {seen_version} (now {current.version})"]
-
-
-def _describe_event(event: AuditEvent) -> str | None:
-    data = event.data
-    if event.type is EventType.ASSIGNED:
-        return f"assigned to {data.get('agent')}"
-    if event.type is EventType.UNASSIGNED:
-        return f"unassigned from {data.get('previous')}"
-    if event.type is EventType.REPLIED:
-        return f"reply sent by {event.actor} at {_when(event.at)}"
-    if event.type is EventType.STATUS_CHANGED:
-        return f"status changed to {data.get('status')} by {event.actor}"
-    return f"{event.type.value.replace('_', ' ')} by {event.actor}"

@@ -12,7 +12,8 @@ import re
 import time
 from dataclasses import dataclass
 
-from mailroom.canned.model import CannedResponse, Person, TemplateContext
+from mailroom.canned.context import template_context
+from mailroom.canned.model import CannedResponse
 from mailroom.canned.render import TemplateError, render_canned
 from mailroom.canned.store import count_use
 from mailroom.clock import iso, now
@@ -91,12 +92,7 @@ def send_auto_reply(
 ) -> StoredMessage | None:
     """Render, send and record one automatic reply; None when the template does not render."""
     customer = message.from_ or Address(email=conversation.contact_email)
-    first = (customer.name or "").split(" ")[0]
-    context = TemplateContext(
-        customer=Person(name=customer.name, first_name=first, email=customer.email),
-        mailbox={"address": conversation.mailbox, "name": mailbox_name},
-        conversation={"id": conversation.id, "subject": conversation.subject},
-    )
+    context = template_context(conversation, mailbox={"name": mailbox_name}, customer=customer)
     subject = (
         conversation.subject
         if conversation.subject.lower().startswith("re:")

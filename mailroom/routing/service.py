@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from mailroom.actions.service import ConversationActions
 from mailroom.assignment.errors import AlreadyAssignedError, VersionConflictError
 from mailroom.assignment.store import AssignmentStore
 from mailroom.assignment.strategy import Choice, choose_agent
@@ -336,9 +337,17 @@ class Router:
         return sent is not None
 
 
-def sweep_queues(router: Router, *, per_team: int = 50) -> int:
+def sweep_queues(router: Router, *, per_team: int = 50, at: datetime | None = None) -> int:
     """Assign waiting conversations of automatic teams (run on a schedule, and after availability
-    changes): nobody was available when they arrived, someone may be now. Oldest first."""
+    changes): nobody was available when they arrived, someone may be now. Oldest first.
+
+    First, snoozed conversations whose time has come (as of ``at``, default now) are opened again,
+    so an unassigned one is queued in the same sweep."""
+    moment = at or now()
+    try:
+        ConversationActions(router.table, now=lambda: moment).wake_due()
+    except Exception:  # the queues are swept all the same; the next sweep wakes them
+        logger.exception("snooze wake-up failed")
     assigned = 0
     for team in router.assignment.list_teams():
         if team.strategy == Strategy.MANUAL:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailroom import clock
 from mailroom.domain.contact import Contact
-from mailroom.domain.conversation import Conversation
+from mailroom.domain.conversation import Conversation, Status
 from mailroom.domain.event import AuditEvent
 from mailroom.domain.message import StoredMessage
 from mailroom.table import keys, schema
@@ -23,25 +24,46 @@ def _dump(model: Any) -> Item:
     return data
 
 
+def in_queue(conv: Conversation) -> bool:
+    """Waiting in its mailbox's (and team's) queue: open and held by nobody. The ``ByQueue`` index,
+    the Unassigned view and the routing sweep all mean this."""
+    return conv.status is Status.OPEN and not conv.assignee
+
+
+def first_response_clock(conv: Conversation) -> str | None:
+    """The first-response due time while it runs (the customer waits on an open conversation), in
+    the fixed-width UTC format so that it sorts; None when no clock runs."""
+    if conv.status is not Status.OPEN or not conv.waiting_since or not conv.first_response_due:
+        return None
+    return clock.iso(clock.parse_iso(conv.first_response_due))
+
+
 def conversation_index_attributes(conv: Conversation) -> Item:
-    """Index keys for a conversation's inbox views (a sparse set: unassigned has no assignee key)."""
+    """Index keys for a conversation's inbox views (a sparse set: unassigned has no assignee key,
+    only queued conversations have a queue key, only running SLA clocks have a due key)."""
     sort_key = keys.activity_sort_key(conv.last_activity_at, conv.id)
+    status = conv.status.value
     attributes: Item = {
         schema.BY_MAILBOX.pk: keys.mailbox_pk(conv.mailbox),
         schema.BY_MAILBOX.sk: sort_key,
-        schema.BY_MAILBOX_STATUS.pk: f"{keys.mailbox_pk(conv.mailbox)}#STATUS#{conv.status.value}",
+        schema.BY_MAILBOX_STATUS.pk: keys.status_partition(keys.mailbox_pk(conv.mailbox), status),
         schema.BY_MAILBOX_STATUS.sk: sort_key,
         schema.BY_CONTACT.pk: keys.contact_pk(conv.contact_email),
         schema.BY_CONTACT.sk: sort_key,
     }
     if conv.assignee:
-        attributes[schema.BY_ASSIGNEE_STATUS.pk] = (
-            f"{keys.agent_pk(conv.assignee)}#STATUS#{conv.status.value}"
-        )
+        attributes[schema.BY_ASSIGNEE_STATUS.pk] = keys.status_partition(keys.agent_pk(conv.assignee), status)
         attributes[schema.BY_ASSIGNEE_STATUS.sk] = sort_key
     if conv.team:
-        attributes[schema.BY_TEAM_STATUS.pk] = f"{keys.team_pk(conv.team)}#STATUS#{conv.status.value}"
+        attributes[schema.BY_TEAM_STATUS.pk] = keys.status_partition(keys.team_pk(conv.team), status)
         attributes[schema.BY_TEAM_STATUS.sk] = sort_key
+    if in_queue(conv):
+        attributes[schema.BY_QUEUE.pk] = keys.queue_pk(conv.mailbox)
+        attributes[schema.BY_QUEUE.sk] = sort_key
+    due = first_response_clock(conv)
+    if due is not None:
+        attributes[schema.BY_SLA_DUE.pk] = keys.sla_pk(conv.mailbox)
+        attributes[schema.BY_SLA_DUE.sk] = keys.due_sort_key(due, conv.id)
     return attributes
 
 

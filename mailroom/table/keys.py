@@ -22,8 +22,14 @@ def event_sk(at: str, event_id: str) -> str:
     return f"EVT#{at}#{event_id}"
 
 
+def presence_pk(conversation_id: str) -> str:
+    """Who is on a conversation: a partition of its own, so that reading the thread never reads
+    presence heartbeats and a presence poll reads only the few presence items."""
+    return f"PRESENCE#{conversation_id}"
+
+
 def presence_sk(agent: str) -> str:
-    return f"PRESENCE#{agent}"
+    return f"AGENT#{agent.lower()}"
 
 
 def message_id_pk(message_id: str) -> str:
@@ -38,6 +44,21 @@ def message_id_sk(mailbox: str) -> str:
 
 def mailbox_pk(address: str) -> str:
     return f"MAILBOX#{address.lower()}"
+
+
+def status_partition(base: str, status: str) -> str:
+    """One status of a partition: ``MAILBOX#<addr>#STATUS#open``, ``AGENT#<id>#STATUS#open``, ..."""
+    return f"{base}#STATUS#{status}"
+
+
+def queue_pk(mailbox: str) -> str:
+    """A mailbox's queue: its open conversations that nobody holds (the ``ByQueue`` index)."""
+    return f"{mailbox_pk(mailbox)}#QUEUE"
+
+
+def sla_pk(mailbox: str) -> str:
+    """A mailbox's running first-response clocks (the ``BySlaDue`` index)."""
+    return f"{mailbox_pk(mailbox)}#SLA"
 
 
 def contact_pk(email: str) -> str:
@@ -55,3 +76,21 @@ def team_pk(team_id: str) -> str:
 def activity_sort_key(last_activity_at: str, conversation_id: str) -> str:
     """Index sort key: ISO-8601 UTC timestamps sort lexically; the id breaks ties stably."""
     return f"{last_activity_at}#{conversation_id}"
+
+
+def due_sort_key(due_at: str, conversation_id: str) -> str:
+    """``BySlaDue`` sort key: soonest (and overdue) first when read forwards."""
+    return f"{due_at}#{conversation_id}"
+
+
+def user_pk(email: str) -> str:
+    """A person's own partition (their @mentions)."""
+    return f"USER#{email.strip().lower()}"
+
+
+MENTION_PREFIX = "MENTION#"
+
+
+def mention_sk(at: str, conversation_id: str, note_id: str) -> str:
+    """Newest first is a reverse query on the user's partition: ISO timestamps sort lexically."""
+    return f"{MENTION_PREFIX}{at}#{conversation_id}#{note_id}"

@@ -36,8 +36,22 @@ BY_ASSIGNEE_STATUS = Index(
 )
 BY_CONTACT = Index("ByContact", "GSI4PK", "GSI4SK", "a contact's conversations, by last activity")
 BY_TEAM_STATUS = Index("ByTeamStatus", "GSI5PK", "GSI5SK", "a team's conversations in one status")
+# Sparse on top of sparse: only while a conversation is open and nobody holds it (the Unassigned view).
+BY_QUEUE = Index("ByQueue", "GSI6PK", "GSI6SK", "a mailbox's open, unassigned conversations, by activity")
+# Only while the customer waits on an open conversation with a first-response due time (sort=sla).
+BY_SLA_DUE = Index(
+    "BySlaDue", "GSI7PK", "GSI7SK", "a mailbox's open conversations waiting for a first response, by due time"
+)
 
-INDEXES: tuple[Index, ...] = (BY_MAILBOX, BY_MAILBOX_STATUS, BY_ASSIGNEE_STATUS, BY_CONTACT, BY_TEAM_STATUS)
+INDEXES: tuple[Index, ...] = (
+    BY_MAILBOX,
+    BY_MAILBOX_STATUS,
+    BY_ASSIGNEE_STATUS,
+    BY_CONTACT,
+    BY_TEAM_STATUS,
+    BY_QUEUE,
+    BY_SLA_DUE,
+)
 
 
 def key_attributes() -> list[str]:

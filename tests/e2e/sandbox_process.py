@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,24 @@ class SandboxProcess:
             if response.headers.get("Content-Type", "").startswith("application/json"):
                 return json.loads(body)
             return body.decode("utf-8")
+
+    def post(self, path: str, body: Any = None, *, user: str | None = None) -> tuple[int, Any]:
+        """(status, parsed JSON) of a JSON POST with a bearer token; 4xx/5xx are returned, not raised."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}",
+            data=json.dumps(body if body is not None else {}).encode(),
+            headers={"Authorization": f"Bearer {self.token(user)}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    @property
+    def outbox(self) -> Path:
+        return self.data_dir / "outbox"
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
         assert self.process is not None

@@ -81,6 +81,11 @@ def test_mail_in_threads_dedupes_and_survives_restart(sandbox: SandboxProcess) -
     descendants = children_of(sandbox.process.pid)
     assert descendants, "DynamoDB Local should be a child process"
     assert sandbox.stop(signal.SIGINT) == 0
+    # multiprocessing's resource tracker (of the API's worker pool) leaves once it sees its parent
+    # gone: give it a moment, no more.
+    deadline = time.monotonic() + 10
+    while [pid for pid in descendants if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not [pid for pid in descendants if alive(pid)]
 
     # Restarting on the same data directory loses nothing.

@@ -15,6 +15,7 @@ import pytest
 
 from mailroom.api import wiring as api_wiring
 from mailroom.auth.tokens import issue_token
+from mailroom.deployment import REPLY
 from mailroom.inbox.directory import upsert_user
 from mailroom.ingest import wiring as ingest_wiring
 from mailroom.routing import wiring as routing_wiring
@@ -22,6 +23,7 @@ from mailroom.settings import get_settings
 from mailroom.storage.local import LocalStore
 from mailroom.table.client import Table, table_from_settings
 from sandbox.lambda_context import make_context
+from sandbox.lambda_pool import LambdaPool
 from sandbox.ses_event import build_ses_event, new_ses_message_id
 
 
@@ -104,10 +106,70 @@ def bearer(email: str) -> str:
     return issue_token(get_settings().session_secret or "", email, 3600, kind="api")
 
 
+def http_event(
+    method: str,
+    path: str,
+    query: str = "",
+    body: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    cookies: list[str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, as API Gateway sends it to the function."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "cookies": cookies or [],
+        "headers": {"host": "127.0.0.1", "content-type": "application/json", **(headers or {})},
+        "queryStringParameters": dict(parse_qsl(query)) or None,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "t",
+            },
+            "requestId": "r1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def decode_response(response: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, body): JSON bodies parsed, base64 bodies decoded."""
+    raw_body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        payload: Any = base64.b64decode(raw_body)
+    else:
+        content_type = response.get("headers", {}).get("Content-Type", "")
+        payload = (
+            json.loads(raw_body) if content_type.startswith("application/json") and raw_body else raw_body
+        )
+    return response["statusCode"], response.get("headers", {}), payload
+
+
+def as_user(user: str | None, headers: dict[str, str] | None = None) -> dict[str, str]:
+    return {**(headers or {}), **({"authorization": f"Bearer {bearer(user)}"} if user else {})}
+
+
 @pytest.fixture
 def api(env: Path, table: Table) -> Api:
     """Call the reply handler with an API Gateway HTTP API (v2) event, as ``user`` (an admin by
-    default; None: no credentials). ``headers`` and ``cookies`` are added to the request."""
+    default; None: no credentials). ``headers`` and ``cookies`` are added to the request.
+
+    One call at a time: like one Lambda execution environment, the handler keeps the current
+    request in module state. Races go through :func:`lambda_pool` (several processes)."""
     from functions.reply.handler import handler
 
     upsert_user(table, ADMIN, name="Ada Admin", role="admin")
@@ -122,46 +184,18 @@ def api(env: Path, table: Table) -> Api:
         headers: dict[str, str] | None = None,
         cookies: list[str] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
-        request_headers = {"host": "127.0.0.1", "content-type": "application/json", **(headers or {})}
-        if user:
-            request_headers["authorization"] = f"Bearer {bearer(user)}"
-        event = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": query,
-            "cookies": cookies or [],
-            "headers": request_headers,
-            "queryStringParameters": dict(parse_qsl(query)) or None,
-            "requestContext": {
-                "accountId": "000000000000",
-                "apiId": "local",
-                "domainName": "127.0.0.1",
-                "http": {
-                    "method": method,
-                    "path": path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "127.0.0.1",
-                    "userAgent": "t",
-                },
-                "requestId": "r1",
-                "routeKey": "$default",
-                "stage": "$default",
-                "time": "23/Nov/2026:00:00:00 +0000",
-                "timeEpoch": 0,
-            },
-            "body": body,
-            "isBase64Encoded": False,
-        }
-        response = handler(event, make_context("mailroom-reply", 512, 29))
-        raw_body = response.get("body") or ""
-        if response.get("isBase64Encoded"):
-            payload: Any = base64.b64decode(raw_body)
-        else:
-            content_type = response.get("headers", {}).get("Content-Type", "")
-            payload = (
-                json.loads(raw_body) if content_type.startswith("application/json") and raw_body else raw_body
-            )
-        return response["statusCode"], response.get("headers", {}), payload
+        event = http_event(method, path, query, body, headers=as_user(user, headers), cookies=cookies)
+        return decode_response(handler(event, make_context("mailroom-reply", 512, 29)))
 
     return _call
+
+
+@pytest.fixture
+def lambda_pool(env: Path) -> Iterator[LambdaPool]:
+    """The reply function in several execution environments (processes), for real races through
+    the handler; the environment variables of the test are inherited by every process."""
+    pool = LambdaPool(REPLY, 3).start()
+    try:
+        yield pool
+    finally:
+        pool.stop()

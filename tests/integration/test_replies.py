@@ -414,7 +414,7 @@ def test_someone_elses_conversation_and_a_missed_assignment(
     assert not_yours.value.holder == BOB
     with pytest.raises(StaleReplyError) as stale:  # Bob's own page predates his claim
         service.send_reply(request(seen), identity(BOB, name="Bob"))
-    assert stale.value.changes == [f"assigned to {BOB}"]
+    assert stale.value.changes == [f"claimed by {BOB}"]
 
     assert snapshot(table) == before
     assert sender.calls == 0

@@ -23,7 +23,8 @@ from mailroom.rules.yaml_io import parse_rules_yaml
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table
 from mailroom.table.items import conversation_item, to_conversation
-from sandbox.app import context_factory, load_handler, scheduled_event
+from sandbox.app import context_factory, scheduled_event
+from sandbox.lambda_context import load_handler
 from sandbox.stream_events import insert_record
 from sandbox.streams import Consumer, StreamPoller
 from tests.integration.conftest import Deliver

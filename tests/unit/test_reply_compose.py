@@ -429,8 +429,8 @@ def test_changes_name_new_messages_replies_and_assignments() -> None:
     changes = describe_changes(3, conversation(version=7), messages, events)
     assert changes == [
         "new message from alice@example.com at 2026-11-20 10:02 UTC",
-        "unassigned from ann@acme.test",
-        "assigned to bob@acme.test",
+        "unassigned from ann@acme.test by admin",
+        "assigned to bob@acme.test by bob@acme.test",
         "reply sent by bob@acme.test at 2026-11-20 10:07 UTC",
     ]
 

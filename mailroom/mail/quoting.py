@@ -1,0 +1,133 @@
+"""Quoted history: the part of a reply that repeats earlier mail, folded away in the thread view.
+
+Text: the quote starts at an attribution line ("On Mon, Dana wrote:", "Am ... schrieb ...:",
+"-----Original Message-----", an Outlook "From: ... Sent: ..." block) or at a run of ``>`` lines
+that reaches the end of the message (interleaved answers between quotes are left alone: folding
+them would hide what the customer wrote).
+
+HTML (already sanitized): every outermost ``<blockquote>`` is wrapped in ``<details>``, which
+needs no script, so it works inside the sandboxed mail frame.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+_ATTRIBUTION = re.compile(
+    r"^(?:"
+    r"On\b.{0,300}\bwrote:?"  # English (Gmail, Apple Mail, Thunderbird)
+    r"|Am\b.{0,300}\bschrieb\b.{0,200}:?"  # German
+    r"|Le\b.{0,300}\ba écrit\s*:?"  # French
+    r"|El\b.{0,300}\bescribió:?"  # Spanish
+    r"|Il giorno\b.{0,300}\bha scritto:?"  # Italian
+    r"|Op\b.{0,300}\bschreef\b.{0,200}:?"  # Dutch
+    r"|-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine|Forwarded message)\s*-{2,}"
+    r"|_{10,}"  # Outlook's rule above the quoted header block
+    r")\s*$",
+    re.IGNORECASE,
+)
+_OUTLOOK_FROM = re.compile(r"^(?:From|Von|De|Van):\s.+$", re.IGNORECASE)
+_OUTLOOK_SENT = re.compile(r"^(?:Sent|Date|Gesendet|Envoyé|Verzonden):\s.+$", re.IGNORECASE)
+MIN_BODY_CHARS = 1  # never fold a message down to nothing
+
+
+@dataclass(frozen=True)
+class SplitText:
+    body: str
+    quoted: str | None
+
+
+def split_quoted_text(text: str) -> SplitText:
+    """``body`` is what the sender wrote; ``quoted`` the history below it (None when there is none).
+    A message that is *only* quote keeps it all as body."""
+    lines = text.split("\n")
+    start = _quote_start(lines)
+    if start is None:
+        return SplitText(text, None)
+    body = "\n".join(lines[:start]).rstrip()
+    quoted = "\n".join(lines[start:]).strip("\n")
+    if len(body.strip()) < MIN_BODY_CHARS or not quoted.strip():
+        return SplitText(text, None)
+    return SplitText(body, quoted)
+
+
+def _quote_start(lines: list[str]) -> int | None:
+    for index, raw in enumerate(lines):
+        line = raw.strip()
+        if _ATTRIBUTION.match(line):
+            return index
+        if _OUTLOOK_FROM.match(line) and any(
+            _OUTLOOK_SENT.match(x.strip()) for x in lines[index + 1 : index + 4]
+        ):
+            return index
+    # A trailing block of "> " lines (blank lines allowed inside it).
+    end = len(lines)
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    start = end
+    while start > 0 and (lines[start - 1].lstrip().startswith(">") or not lines[start - 1].strip()):
+        start -= 1
+    while start < end and not lines[start].strip():
+        start += 1
+    if start < end and any(line.lstrip().startswith(">") for line in lines[start:end]):
+        return start
+    return None
+
+
+class _BlockquoteSpans(HTMLParser):
+    """Offsets of the outermost ``<blockquote>`` elements in a document."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self._line_starts = [0]
+        for match in re.finditer("\n", html):
+            self._line_starts.append(match.end())
+        self.depth = 0
+        self.start = 0
+        self.spans: list[tuple[int, int]] = []
+
+    def _offset(self) -> int:
+        line, column = self.getpos()
+        return self._line_starts[line - 1] + column
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "blockquote":
+            if self.depth == 0:
+                self.start = self._offset()
+            self.depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "blockquote" and self.depth > 0:
+            self.depth -= 1
+            if self.depth == 0:
+                self.spans.append((self.start, self._offset()))
+
+
+def fold_quoted_html(html: str, summary: str = "Show quoted text") -> str:
+    """Wrap each outermost ``<blockquote>…</blockquote>`` in ``<details>`` (closed)."""
+    parser = _BlockquoteSpans(html)
+    parser.feed(html)
+    parser.close()
+    if not parser.spans:
+        return html
+    out: list[str] = []
+    position = 0
+    for start, end_tag_at in parser.spans:
+        close = html.find(">", end_tag_at)
+        if close < 0:
+            continue
+        end = close + 1
+        out.append(html[position:start])
+        out.append(f'<details class="quoted"><summary>{summary}</summary>{html[start:end]}</details>')
+        position = end
+    out.append(html[position:])
+    return "".join(out)
+
+
+_REMOTE_IMAGE = re.compile(r"<img\b[^>]*\bsrc\s*=\s*[\"']?\s*https?:", re.IGNORECASE)
+
+
+def has_remote_images(html: str | None) -> bool:
+    return bool(html) and _REMOTE_IMAGE.search(html or "") is not None

@@ -1,0 +1,1 @@
+"""Who else is on a conversation right now ("Sam is viewing", "Priya is replying")."""
