@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import inbox, ingest, routing, sandbox_latency
+from bench import inbox, ingest, routing, sandbox_latency, workspace
 
 
 def main() -> None:
@@ -17,6 +17,7 @@ def main() -> None:
             "ingest": ingest.run(),
             "routing": routing.run(),
             "inbox": inbox.run(),
+            "workspace": workspace.run(),
             "sandbox_latency": sandbox_latency.run(),
         }
     finally:

@@ -14,9 +14,9 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 from bench.harness import bench_environment, median
+from sandbox.apigw_events import http_api_event
 
 MAILBOXES = ("support@acme.test", "sales@acme.test", "billing@acme.test")
 CONVERSATIONS = 600  # 200 per mailbox
@@ -96,34 +96,7 @@ def seed(table: Any) -> int:
 
 
 def api_event(path: str, query: str, token: str) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "cookies": [],
-        "headers": {"host": "127.0.0.1", "authorization": f"Bearer {token}"},
-        "queryStringParameters": dict(parse_qsl(query)) or None,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "127.0.0.1",
-            "http": {
-                "method": "GET",
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "b",
-            },
-            "requestId": "bench",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "23/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 0,
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    return http_api_event("GET", path, query, headers={"authorization": f"Bearer {token}"})
 
 
 def p95(values: list[float]) -> float:

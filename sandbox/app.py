@@ -132,12 +132,20 @@ class Sandbox:
         )
         reset_settings_cache()
 
-        from mailroom.table.admin import ensure_table
+        from mailroom.table.admin import ensure_indexes, ensure_table
 
-        created = ensure_table(local_client("dynamodb", self.dynamodb.endpoint), TABLE_NAME)
+        client = local_client("dynamodb", self.dynamodb.endpoint)
+        created = ensure_table(client, TABLE_NAME)
         self.config.log(
             f"DynamoDB Local on {self.dynamodb.endpoint} (table {'created' if created else 'found'})"
         )
+        added = [] if created else ensure_indexes(client, TABLE_NAME)
+        if added:  # a data directory from an older version: fill the new indexes
+            from mailroom.table.client import table_from_settings
+            from mailroom.table.migrate import rederive_index_attributes
+
+            rewritten = rederive_index_attributes(table_from_settings())
+            self.config.log(f"added indexes {', '.join(added)}; rewrote {rewritten} conversations")
         if self.config.demo:
             self._seed_directory()
         self._ensure_an_admin()

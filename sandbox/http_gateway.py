@@ -16,25 +16,21 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
+
+from sandbox.apigw_events import http_api_event
 
 log = logging.getLogger("mailroom.sandbox.http")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
-ACCOUNT_ID = "000000000000"
-API_ID = "sandbox"
-TEXT_TYPES = frozenset({"application/json", "application/xml", "application/javascript"})
 # A body declared too large is read and dropped up to this size (so the client sees the 413
 # rather than a reset connection); beyond it the connection is simply closed.
 _DRAIN_LIMIT = 64 * 1024 * 1024
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -43,23 +39,6 @@ class _PayloadTooLargeError(Exception):
     def __init__(self, *, drained: bool) -> None:
         super().__init__("request body over 10 MB")
         self.drained = drained
-
-
-def _join(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    joined: dict[str, str] = {}
-    for name, value in pairs:
-        joined[name] = f"{joined[name]},{value}" if name in joined else value
-    return joined
-
-
-def _is_text(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    return media_type.startswith("text/") or media_type in TEXT_TYPES
-
-
-def _request_time(now: datetime) -> str:
-    """API Gateway's ``requestContext.time`` (``09/Apr/2026:12:34:56 +0000``), whatever the locale."""
-    return f"{now:%d}/{_MONTHS[now.month - 1]}/{now:%Y:%H:%M:%S} +0000"
 
 
 class _Server(ThreadingHTTPServer):
@@ -208,57 +187,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _event(self, body: bytes, gateway: HttpGateway) -> dict[str, Any]:
-        now = datetime.now(UTC)
         url = urlsplit(self.path)
-        path = unquote(url.path)
-        pairs = [(name.lower(), value) for name, value in self.headers.items()]
-        cookies = [
-            cookie.strip()
-            for name, value in pairs
-            if name == "cookie"
-            for cookie in value.split(";")
-            if cookie.strip()
-        ]
-        headers = _join((name, value) for name, value in pairs if name != "cookie")
-        host = headers.get("host", f"{gateway.host}:{gateway.port}")
-        event: dict[str, Any] = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": url.query,
-            "headers": headers,
-            "requestContext": {
-                "accountId": ACCOUNT_ID,
-                "apiId": API_ID,
-                "domainName": host,
-                "domainPrefix": host.split(":")[0].split(".")[0],
-                "http": {
-                    "method": self.command,
-                    "path": path,
-                    "protocol": self.request_version,
-                    "sourceIp": self.client_address[0],
-                    "userAgent": headers.get("user-agent", ""),
-                },
-                "requestId": base64.b64encode(secrets.token_bytes(10)).decode(),
-                "routeKey": "$default",
-                "stage": "$default",
-                "time": _request_time(now),
-                "timeEpoch": int(now.timestamp() * 1000),
-            },
-            "isBase64Encoded": False,
-        }
-        if cookies:
-            event["cookies"] = cookies
-        query = _join(parse_qsl(url.query, keep_blank_values=True))
-        if query:
-            event["queryStringParameters"] = query
-        if body:
-            try:
-                text = body.decode("utf-8") if _is_text(headers.get("content-type")) else None
-            except UnicodeDecodeError:
-                text = None
-            if text is None:
-                event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
-            else:
-                event["body"] = text
-        return event
+        headers = [(name, value) for name, value in self.headers.items()]
+        if not any(name.lower() == "host" for name, _ in headers):
+            headers.append(("host", f"{gateway.host}:{gateway.port}"))
+        return http_api_event(
+            self.command,
+            unquote(url.path),
+            url.query,
+            body,
+            headers=headers,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+        )

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from mailroom.api.static_files import static_url
 from mailroom.clock import parse_iso
 from mailroom.domain.event import describe
 from mailroom.mail.model import MessageFlag
@@ -86,6 +87,7 @@ def environment() -> Environment:
     env.filters["with_mentions"] = with_mentions
     env.globals["flag_labels"] = FLAG_LABELS
     env.globals["sla_badge"] = sla_badge
+    env.globals["static_url"] = static_url
     return env
 
 

@@ -25,7 +25,6 @@ from mailroom.auth import policy
 from mailroom.auth.model import Principal
 from mailroom.domain.conversation import Status
 from mailroom.inbox.cursor import InvalidCursorError
-from mailroom.inbox.directory import list_mailboxes
 from mailroom.inbox.listing import (
     MY_TEAMS,
     TAG_PATTERN,
@@ -48,18 +47,6 @@ ConversationId = Annotated[str, Path(pattern=r"^c[0-9a-z]{6,32}$", description="
 
 def session() -> Session:
     return current_session(router.context)
-
-
-def visible_mailboxes(requested: str | None, principal: Principal) -> list[str]:
-    """The mailboxes a listing covers: those the caller may see (optionally just one of them).
-    A mailbox the caller may not see is indistinguishable from one that does not exist."""
-    known = policy.visible_mailboxes(
-        principal, [str(item["address"]) for item in list_mailboxes(wiring.table())]
-    )
-    if requested is None:
-        return sorted(known)
-    wanted = requested.lower()
-    return [wanted] if wanted in known else []
 
 
 def visible_thread(conversation_id: str) -> Thread:

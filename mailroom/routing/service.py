@@ -22,7 +22,7 @@ from mailroom.domain.agent import is_available
 from mailroom.domain.conversation import Conversation, Status
 from mailroom.domain.message import StoredMessage
 from mailroom.domain.team import Strategy, Team
-from mailroom.inbox.directory import mailbox_directory_key
+from mailroom.inbox.directory import list_mailboxes, mailbox_directory_key
 from mailroom.ingest.repository import IngestRepository
 from mailroom.mail.model import MessageFlag
 from mailroom.observability import logger
@@ -37,7 +37,7 @@ from mailroom.schedule.model import ALWAYS_OPEN, WeeklySchedule
 from mailroom.settings import Settings
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Put, Table, TransactionCancelledError, retry_on_conflict
-from mailroom.table.items import conversation_item, event_item
+from mailroom.table.items import conversation_item, event_item, in_queue
 
 MAX_ATTEMPTS = 6
 # Machine mail is tagged by rules like any other, but nobody is assigned to read an auto-reply.
@@ -337,7 +337,7 @@ class Router:
         return sent is not None
 
 
-def sweep_queues(router: Router, *, per_team: int = 50, at: datetime | None = None) -> int:
+def sweep_queues(router: Router, *, per_mailbox: int = 50, at: datetime | None = None) -> int:
     """Assign waiting conversations of automatic teams (run on a schedule, and after availability
     changes): nobody was available when they arrived, someone may be now. Oldest first.
 
@@ -349,24 +349,25 @@ def sweep_queues(router: Router, *, per_team: int = 50, at: datetime | None = No
     except Exception:  # the queues are swept all the same; the next sweep wakes them
         logger.exception("snooze wake-up failed")
     assigned = 0
-    for team in router.assignment.list_teams():
-        if team.strategy == Strategy.MANUAL:
-            continue
+    automatic = {team.id: team for team in router.assignment.list_teams() if team.strategy != Strategy.MANUAL}
+    for mailbox in list_mailboxes(router.table):
+        # The mailbox's queue (open, held by nobody: the ByQueue index holds exactly those), oldest
+        # activity first; bounded per sweep, the next sweep goes on.
         page = router.table.query(
             key_condition=Condition(
-                "#pk = :pk",
-                {"#pk": schema.BY_TEAM_STATUS.pk},
-                {":pk": f"{keys.team_pk(team.id)}#STATUS#open"},
+                "#pk = :pk", {"#pk": schema.BY_QUEUE.pk}, {":pk": keys.queue_pk(str(mailbox["address"]))}
             ),
-            index=schema.BY_TEAM_STATUS.name,
-            filter_=Condition("attribute_not_exists(#assignee)", {"#assignee": "assignee"}),
+            index=schema.BY_QUEUE.name,
             forward=True,
-            limit=per_team,
+            limit=per_mailbox,
         )
         for item in page.items:
+            team = automatic.get(str(item.get("team") or ""))
+            if team is None:
+                continue  # no team yet, or a team that assigns by hand
             conversation = router.conversations.conversation(str(item["id"]))
-            if conversation is None or conversation.assignee or conversation.status != Status.OPEN:
-                continue
+            if conversation is None or not in_queue(conversation):
+                continue  # taken since the index was read
             outcome = router.assign_from_queue(conversation, team)
             assigned += 1 if outcome.assignee else 0
     if assigned:

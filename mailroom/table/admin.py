@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from mailroom.table import schema
 
-__all__ = ["ensure_table"]
+__all__ = ["ensure_indexes", "ensure_table"]
 
 logger = logging.getLogger("mailroom.table.admin")
 
@@ -50,6 +50,34 @@ def ensure_table(client: Any, table_name: str, *, timeout: float = 120.0, poll_i
     _wait_active(client, table_name, timeout=timeout, poll_interval=poll_interval)
     _ensure_ttl(client, table_name)
     return created
+
+
+def ensure_indexes(
+    client: Any, table_name: str, *, timeout: float = 300.0, poll_interval: float = 1.0
+) -> list[str]:
+    """Add the schema's indexes that an older table lacks (one ``UpdateTable`` each: DynamoDB
+    builds one index per update), waiting for each to be ACTIVE. Returns the names added; the
+    items written before need their index attributes rewritten (see ``mailroom.table.migrate``).
+    Indexes the schema no longer has are left alone (dropping data is a decision, not a side effect).
+    """
+    table = client.describe_table(TableName=table_name)["Table"]
+    present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    added = []
+    for index in schema.INDEXES:
+        if index.name in present:
+            continue
+        client.update_table(
+            TableName=table_name,
+            AttributeDefinitions=[
+                {"AttributeName": index.pk, "AttributeType": "S"},
+                {"AttributeName": index.sk, "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexUpdates=[{"Create": schema.index_spec(index)}],
+        )
+        logger.info("adding index", extra={"table_name": table_name, "index": index.name})
+        _wait_active(client, table_name, timeout=timeout, poll_interval=poll_interval)
+        added.append(index.name)
+    return added
 
 
 def _wait_active(client: Any, table_name: str, *, timeout: float, poll_interval: float) -> None:

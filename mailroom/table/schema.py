@@ -62,6 +62,18 @@ def key_attributes() -> list[str]:
     return names
 
 
+def index_spec(index: Index) -> dict[str, Any]:
+    """One GSI as ``CreateTable`` / ``UpdateTable`` describe it."""
+    return {
+        "IndexName": index.name,
+        "KeySchema": [
+            {"AttributeName": index.pk, "KeyType": "HASH"},
+            {"AttributeName": index.sk, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
 def create_table_kwargs(table_name: str) -> dict[str, Any]:
     """``CreateTable`` arguments for this schema (on-demand, stream on)."""
     return {
@@ -72,17 +84,7 @@ def create_table_kwargs(table_name: str) -> dict[str, Any]:
             {"AttributeName": PK, "KeyType": "HASH"},
             {"AttributeName": SK, "KeyType": "RANGE"},
         ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": index.name,
-                "KeySchema": [
-                    {"AttributeName": index.pk, "KeyType": "HASH"},
-                    {"AttributeName": index.sk, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index in INDEXES
-        ],
+        "GlobalSecondaryIndexes": [index_spec(index) for index in INDEXES],
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE},
     }
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 
@@ -22,6 +19,7 @@ from mailroom.routing import wiring as routing_wiring
 from mailroom.settings import get_settings
 from mailroom.storage.local import LocalStore
 from mailroom.table.client import Table, table_from_settings
+from sandbox.apigw_events import decode_response, http_api_event
 from sandbox.lambda_context import make_context
 from sandbox.lambda_pool import LambdaPool
 from sandbox.ses_event import build_ses_event, new_ses_message_id
@@ -115,48 +113,11 @@ def http_event(
     headers: dict[str, str] | None = None,
     cookies: list[str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event, as API Gateway sends it to the function."""
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "cookies": cookies or [],
-        "headers": {"host": "127.0.0.1", "content-type": "application/json", **(headers or {})},
-        "queryStringParameters": dict(parse_qsl(query)) or None,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "127.0.0.1",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "t",
-            },
-            "requestId": "r1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "23/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 0,
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
-def decode_response(response: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-    """(status, headers, body): JSON bodies parsed, base64 bodies decoded."""
-    raw_body = response.get("body") or ""
-    if response.get("isBase64Encoded"):
-        payload: Any = base64.b64decode(raw_body)
-    else:
-        content_type = response.get("headers", {}).get("Content-Type", "")
-        payload = (
-            json.loads(raw_body) if content_type.startswith("application/json") and raw_body else raw_body
-        )
-    return response["statusCode"], response.get("headers", {}), payload
+    """An API Gateway HTTP API (payload 2.0) event (JSON content type unless ``headers`` say else)."""
+    pairs = {"content-type": "application/json", **(headers or {})}
+    if cookies:
+        pairs["cookie"] = "; ".join(cookies)
+    return http_api_event(method, path, query, body, headers=pairs)
 
 
 def as_user(user: str | None, headers: dict[str, str] | None = None) -> dict[str, str]:

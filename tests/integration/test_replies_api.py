@@ -20,8 +20,9 @@ from mailroom.domain.agent import Agent
 from mailroom.inbox.directory import upsert_mailbox, upsert_user
 from mailroom.settings import get_settings
 from mailroom.table.client import Table
+from sandbox.apigw_events import decode_response
 from sandbox.lambda_pool import LambdaPool
-from tests.integration.conftest import Api, Deliver, as_user, decode_response, http_event
+from tests.integration.conftest import Api, Deliver, as_user, http_event
 from tests.mailfactory import make_mail
 
 SUPPORT = "support@acme.test"

@@ -19,6 +19,7 @@ from mailroom.domain.team import SlaPolicy, Strategy, Team
 from mailroom.inbox.directory import upsert_mailbox
 from mailroom.routing import wiring as routing_wiring
 from mailroom.routing.rules_store import load_rules, save_rules
+from mailroom.routing.service import sweep_queues
 from mailroom.rules.yaml_io import parse_rules_yaml
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table
@@ -258,6 +259,31 @@ def test_nobody_available_queues_then_the_sweep_assigns(
     result = load_handler(ROUTE)(scheduled_event(), context_factory(ROUTE)())
     assert result == {"assigned": 1}
     assert conversation(table, conv_id).assignee == "a2@acme.test"
+
+
+def test_the_sweep_finds_the_queue_behind_many_assigned_conversations(
+    deliver: Deliver, table: Table, poller: StreamPoller, org: AssignmentStore
+) -> None:
+    """More assigned conversations in the team than one sweep reads must not hide the queued one
+    (the queue is its own sparse index, not a filter over the team's open conversations)."""
+    for agent in org.get_agents(["a1@acme.test", "a2@acme.test"]):
+        org.put_agent(agent.model_copy(update={"capacity": 100}))
+    for n in range(6):
+        deliver(
+            make_mail(subject=f"Busy {n}", message_id=f"<busy{n}@example.com>", sender=f"b{n}@example.com")
+        )
+    route_all(poller)
+    for agent in org.get_agents(["a1@acme.test", "a2@acme.test"]):
+        org.put_agent(agent.model_copy(update={"status": AgentStatus.AWAY}))
+    waiting = deliver(make_mail(subject="Still waiting", message_id="<late@example.com>")).outcomes[0]
+    route_all(poller)
+    assert conversation(table, waiting["conversation_id"]).assignee is None
+    back = org.get_agent("a1@acme.test")
+    assert back is not None
+    org.put_agent(back.model_copy(update={"status": AgentStatus.AVAILABLE}))
+    router = routing_wiring.router()
+    assert sweep_queues(router, per_mailbox=3) == 1  # fewer than the six assigned ones
+    assert conversation(table, waiting["conversation_id"]).assignee == "a1@acme.test"
 
 
 def test_auto_reply_once_per_sender_never_to_automatic_mail(
