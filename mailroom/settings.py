@@ -6,6 +6,7 @@ sets them on each function; the sandbox sets them for its own process before it 
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Literal
 
@@ -17,7 +18,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAILROOM_", extra="ignore")
 
     table_name: str = "mailroom"
-    region: str = "us-east-1"
+    # MAILROOM_REGION, else the region Lambda runs in (AWS_REGION), else us-east-1.
+    region: str = Field(default_factory=lambda: os.environ.get("AWS_REGION") or "us-east-1")
     # None on AWS (the SDK's default endpoint); http://127.0.0.1:PORT for DynamoDB Local.
     dynamodb_endpoint: str | None = None
     # Where raw mail, attachments and large bodies live: ``s3://bucket/prefix`` or ``file:///abs/dir``.
@@ -47,6 +49,8 @@ class Settings(BaseSettings):
     auth_mode: Literal["local", "cognito"] = "cognito"
     # Signs session tokens and CSRF tokens (at least 32 bytes; from Secrets Manager on AWS).
     session_secret: str | None = None
+    # On AWS the secret lives in Secrets Manager: the function reads it once per container.
+    session_secret_arn: str | None = None
     session_ttl_seconds: int = Field(default=12 * 3600, ge=300, le=30 * 86400)
     cookie_secure: bool = True  # False only for the sandbox on http://127.0.0.1
     cognito_user_pool_id: str | None = None

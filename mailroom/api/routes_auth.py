@@ -70,10 +70,20 @@ def signin_local() -> Response[str]:
 
 @router.get("/signout", include_in_schema=False)
 def signout() -> Response[str]:
+    """Forget our session; with Cognito, end the hosted UI's session too (or the next sign-in
+    would skip the login and sign the same person straight back in)."""
+    settings = get_settings()
+    location = "/signin"
+    if settings.auth_mode == "cognito" and settings.cognito_domain and settings.cognito_client_id:
+        from mailroom.auth.cognito import logout_url
+
+        location = logout_url(
+            settings.cognito_domain, settings.cognito_client_id, settings.cognito_redirect_uri
+        )
     return Response(
         status_code=303,
         body="",
-        headers={"Location": "/signin", "Set-Cookie": clear_session_cookie(get_settings().cookie_secure)},
+        headers={"Location": location, "Set-Cookie": clear_session_cookie(settings.cookie_secure)},
     )
 
 

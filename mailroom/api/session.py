@@ -36,9 +36,19 @@ class Session:
 
 
 def session_secret(settings: Settings | None = None) -> str:
-    secret = (settings or get_settings()).session_secret
+    """The key that signs sessions, bearer tokens and CSRF tokens: ``MAILROOM_SESSION_SECRET``, or
+    on AWS the Secrets Manager secret named by ``MAILROOM_SESSION_SECRET_ARN``."""
+    settings = settings or get_settings()
+    secret = settings.session_secret
+    if not secret and settings.session_secret_arn:
+        from mailroom.secrets import secret_string
+
+        secret = secret_string(settings.session_secret_arn, settings.region)
     if not secret or len(secret) < 32:
-        raise RuntimeError("MAILROOM_SESSION_SECRET must be set to at least 32 characters")
+        raise RuntimeError(
+            "the session secret must be at least 32 characters: set MAILROOM_SESSION_SECRET, "
+            "or MAILROOM_SESSION_SECRET_ARN to a Secrets Manager secret"
+        )
     return secret
 
 

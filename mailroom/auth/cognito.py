@@ -370,3 +370,12 @@ def exchange_code(
         return TokenSet.model_validate(document)
     except ValueError as exc:
         raise CodeExchangeError("token endpoint response lacks id_token/access_token/expires_in") from exc
+
+
+def logout_url(domain: str, client_id: str, redirect_uri: str | None) -> str:
+    """The hosted UI's logout endpoint, coming back to our sign-in page (an allowed logout URL of
+    the app client: the origin of ``redirect_uri`` + ``/signin``)."""
+    parts = urllib.parse.urlsplit(redirect_uri or "")
+    back = f"{parts.scheme}://{parts.netloc}/signin" if parts.scheme and parts.netloc else "/signin"
+    query = urllib.parse.urlencode({"client_id": client_id, "logout_uri": back})
+    return f"{_origin(domain)}/logout?{query}"

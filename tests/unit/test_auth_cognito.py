@@ -442,3 +442,25 @@ def test_exchange_code_with_a_client_secret_uses_basic_auth() -> None:
 def test_exchange_code_failures(status: int, body: bytes, message: str) -> None:
     with pytest.raises(CodeExchangeError, match=re.escape(message)):
         exchange_code(TOKEN_URL, CLIENT, "c", "v", REDIRECT, http_post=FakePoster(status, body))
+
+
+def test_logout_goes_through_the_hosted_ui_back_to_the_sign_in_page() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from mailroom.auth.cognito import logout_url
+
+    url = logout_url(
+        "https://mailroom-dev.auth.eu-west-1.amazoncognito.com",
+        "client123",
+        "https://inbox.example.com/auth/callback",
+    )
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "https",
+        "mailroom-dev.auth.eu-west-1.amazoncognito.com",
+        "/logout",
+    )
+    assert parse_qs(parts.query) == {
+        "client_id": ["client123"],
+        "logout_uri": ["https://inbox.example.com/signin"],
+    }

@@ -1,0 +1,1 @@
+"""Charts rendered on the server as SVG: no script, so the pages keep their strict CSP."""
