@@ -24,8 +24,12 @@ FLOW_COOKIE = "mailroom_signin"  # the PKCE verifier, state and destination, for
 
 
 def _safe_next(value: str | None) -> str:
-    """Only our own paths: never an absolute URL an attacker chose (an open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only our own paths: never an absolute URL an attacker chose (an open redirect). Browsers
+    drop tabs and line breaks from URLs (``/\t/evil.example`` is ``//evil.example``), so any
+    control character or whitespace refuses the value rather than being trusted to stay."""
+    if not value or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "/"
+    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return "/"
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
+
+from mailroom.mail.html_scan import OffsetParser
 
 _ATTRIBUTION = re.compile(
     r"^(?:"
@@ -76,33 +77,26 @@ def _quote_start(lines: list[str]) -> int | None:
     return None
 
 
-class _BlockquoteSpans(HTMLParser):
+class _BlockquoteSpans(OffsetParser):
     """Offsets of the outermost ``<blockquote>`` elements in a document."""
 
     def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=False)
-        self._line_starts = [0]
-        for match in re.finditer("\n", html):
-            self._line_starts.append(match.end())
+        super().__init__(html)
         self.depth = 0
         self.start = 0
         self.spans: list[tuple[int, int]] = []
 
-    def _offset(self) -> int:
-        line, column = self.getpos()
-        return self._line_starts[line - 1] + column
-
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "blockquote":
             if self.depth == 0:
-                self.start = self._offset()
+                self.start = self.char_offset()
             self.depth += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "blockquote" and self.depth > 0:
             self.depth -= 1
             if self.depth == 0:
-                self.spans.append((self.start, self._offset()))
+                self.spans.append((self.start, self.char_offset()))
 
 
 def fold_quoted_html(html: str, summary: str = "Show quoted text") -> str:

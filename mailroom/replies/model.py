@@ -302,7 +302,10 @@ def check_header_inputs(request: ReplyRequest, agent: AgentIdentity) -> None:
         check_header_value("recipient name", address.name)
         if not is_plausible_email(address.email):
             raise InvalidRecipientError(f"{address.email!r} is not an email address")
-    if not is_plausible_email(agent.email):
+    # The agent's address comes from our own directory (the sandbox's first admin is
+    # admin@localhost, a single-label domain): it needs a local part and a domain, not a dot.
+    local, _, domain = agent.email.partition("@")
+    if not local or not domain or any(ch.isspace() for ch in agent.email):
         raise ReplyNotPermittedError(f"{agent.email!r} is not an agent's email address")
 
 
