@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import inbox, ingest, routing, sandbox_latency, workspace
+from bench import costs, hostile, inbox, ingest, routing, sandbox_latency, workspace
 
 
 def main() -> None:
@@ -16,9 +16,11 @@ def main() -> None:
         results = {
             "ingest": ingest.run(),
             "routing": routing.run(),
+            "hostile_input": hostile.run(),
             "inbox": inbox.run(),
             "workspace": workspace.run(),
             "sandbox_latency": sandbox_latency.run(),
+            "costs": costs.run(),
         }
     finally:
         sys.stdout = figures

@@ -6,7 +6,7 @@ Who may do what (read with ``functions/*/handler.py`` and the modules they call)
 |---|---|---|---|---|
 | ingest | items, queries | read ``raw/inbound/*``; write ``attachments/*``, ``bodies/*`` | - | async DLQ |
 | route | items, queries; stream | - | send (auto-replies) | stream DLQ |
-| metrics | stream only | - | - | stream DLQ |
+| metrics | items, queries; stream | - | - | stream DLQ |
 | reply | items, queries | read ``attachments/*``, ``bodies/*``; write ``bodies/*`` | send | session secret |
 
 "Items, queries" is :data:`TABLE_DATA_ACTIONS` on the table and its indexes; "send" is SendEmail and
@@ -99,7 +99,7 @@ class MailroomStack(Stack):
             environments={
                 "ingest": {**table_env, **store_env, "MAILROOM_RAW_INBOUND_PREFIX": RAW_INBOUND_PREFIX},
                 "route": {**table_env, **send_env},
-                "metrics": {},
+                "metrics": {**table_env},  # rollups and per-conversation clocks (mailroom/metrics/)
                 "reply": {
                     **table_env,
                     **store_env,
@@ -117,7 +117,7 @@ class MailroomStack(Stack):
             reserved_concurrency={"ingest": config.ingest_reserved_concurrency},
         )
         ingest, route, reply = (self.functions[key] for key in ("ingest", "route", "reply"))
-        self._grant(ingest=ingest, route=route, reply=reply)
+        self._grant(ingest=ingest, route=route, reply=reply, metrics=self.functions["metrics"])
 
         self.ingest_dead_letters = sqs.Queue(
             self, "IngestDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True
@@ -173,10 +173,17 @@ class MailroomStack(Stack):
                     "Tags", [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
                 )
 
-    def _grant(self, *, ingest: lambda_.Function, route: lambda_.Function, reply: lambda_.Function) -> None:
+    def _grant(
+        self,
+        *,
+        ingest: lambda_.Function,
+        route: lambda_.Function,
+        reply: lambda_.Function,
+        metrics: lambda_.Function,
+    ) -> None:
         storage = self.storage
         index_finding = f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(self._cfn_table())}.Arn>/index/*]"
-        for function in (ingest, route, reply):
+        for function in (ingest, route, reply, metrics):
             self.table.grant(function, *TABLE_DATA_ACTIONS)
             acknowledge(
                 function.role or function,
@@ -197,6 +204,15 @@ class MailroomStack(Stack):
                 (storage.grant_read_objects(reply, ATTACHMENTS_PREFIX), "serves attachments to agents"),
                 (storage.grant_read_objects(reply, BODIES_PREFIX), "shows large bodies"),
                 (storage.grant_write_objects(reply, BODIES_PREFIX), "stores large reply bodies"),
+                (storage.grant_read_objects(reply, RAW_INBOUND_PREFIX), "exports a contact's raw mail"),
+                *(
+                    (storage.grant_delete_objects(reply, prefix), "erases a contact's mail (GDPR)")
+                    for prefix in (RAW_INBOUND_PREFIX, ATTACHMENTS_PREFIX, BODIES_PREFIX)
+                ),
+            ],
+            route: [
+                (storage.grant_delete_objects(route, prefix), "purges mail past its mailbox's retention")
+                for prefix in (RAW_INBOUND_PREFIX, ATTACHMENTS_PREFIX, BODIES_PREFIX)
             ],
         }
         for function, grants in findings.items():
@@ -209,7 +225,16 @@ class MailroomStack(Stack):
         self.sending.grant_send(route)  # automatic replies (RFC 3834)
         self.sending.grant_send(reply)
         self.sign_in.session_secret.grant_read(reply)
-        # metrics: the stream only, granted by its event source mapping.
+        # Admins invite, re-role and deactivate people (mailroom/org/provisioning.py).
+        self.sign_in.user_pool.grant(
+            reply,
+            "cognito-idp:AdminCreateUser",
+            "cognito-idp:AdminAddUserToGroup",
+            "cognito-idp:AdminRemoveUserFromGroup",
+            "cognito-idp:AdminDisableUser",
+            "cognito-idp:AdminEnableUser",
+        )
+        # metrics: the table (rollups) and, through its event source mapping, the stream.
 
     def _cfn_table(self) -> CfnResource:
         resource = self.table.node.default_child

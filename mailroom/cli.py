@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from mailroom.cli_admin import mailboxes, teams, users
+from mailroom.cli_canned import canned
+from mailroom.cli_contacts import contacts, retention
 from mailroom.cli_rules import rules
 
 
@@ -125,6 +128,12 @@ def dead_letters(data_dir: Path) -> None:
 
 
 main.add_command(rules)
+main.add_command(canned)
+main.add_command(contacts)
+main.add_command(retention)
+main.add_command(mailboxes)
+main.add_command(users)
+main.add_command(teams)
 
 
 if __name__ == "__main__":

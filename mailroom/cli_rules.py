@@ -92,3 +92,49 @@ def dry_run(
         raise click.ClickException(str(exc)) from exc
     for line in decision.explain():
         click.echo(line)
+
+
+@rules.command("versions")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+def versions(limit: int) -> None:
+    """List the saved versions, newest first: who saved each, when and why."""
+    from mailroom.routing.rules_store import rule_history
+    from mailroom.table.client import table_from_settings
+
+    for stored in rule_history(table_from_settings(), limit):
+        note = f"\t{stored.note}" if stored.note else ""
+        rules_count = len(stored.ruleset.rules)
+        click.echo(f"v{stored.version}\t{stored.updated_at}\t{stored.updated_by}\t{rules_count} rules{note}")
+
+
+@rules.command("diff")
+@click.argument("old", type=click.IntRange(0))
+@click.argument("new", type=click.IntRange(0), required=False)
+def diff(old: int, new: int | None) -> None:
+    """A unified diff of the YAML of versions OLD and NEW (default: the active one)."""
+    from mailroom.routing import rules_admin
+    from mailroom.routing.rules_store import load_rules
+    from mailroom.table.client import table_from_settings
+
+    table = table_from_settings()
+    target = load_rules(table).version if new is None else new
+    try:
+        click.echo(rules_admin.diff_versions(table, old, target), nl=False)
+    except rules_admin.VersionNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@rules.command("restore")
+@click.argument("version", type=click.IntRange(0))
+@click.option("--actor", default="cli", show_default=True, help="Who is changing the rules (audit log).")
+def restore(version: int, actor: str) -> None:
+    """Save VERSION's rules as a new version (history only grows)."""
+    from mailroom.routing import rules_admin
+    from mailroom.routing.rules_store import RuleSetConflictError
+    from mailroom.table.client import table_from_settings
+
+    try:
+        saved = rules_admin.restore(table_from_settings(), version, expected_version=None, actor=actor)
+    except (rules_admin.VersionNotFoundError, RuleSetConflictError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"restored version {version} as version {saved}; live within a minute")

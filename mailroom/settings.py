@@ -7,6 +7,7 @@ sets them on each function; the sandbox sets them for its own process before it 
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
     max_mime_parts: int = Field(default=500, ge=1)
     max_mime_depth: int = Field(default=20, ge=1)
+    # SLA breach warnings (the scheduled sweep): a conversation whose first response is due within
+    # this many minutes is tagged and its assignee and team notified, once per due time; with
+    # ``sla_warning_email`` they are also mailed (from the conversation's mailbox).
+    sla_warning_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    sla_warning_tag: str = Field(default="sla-at-risk", pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    sla_warning_email: bool = False
 
     # Sign-in. "local": the sandbox's own sign-in page and signed tokens; "cognito": Amazon Cognito's
     # hosted UI (authorization code + PKCE) and ID tokens verified against the pool's keys.
@@ -59,6 +66,17 @@ class Settings(BaseSettings):
         None  # the hosted UI, e.g. https://mailroom-prod.auth.eu-west-1.amazoncognito.com
     )
     cognito_redirect_uri: str | None = None
+
+    # Per-use cost (mailroom/costs/). Metering records every invocation's usage (a few counter
+    # updates); the finance view prices it. The budget is the default for the forecast (an admin
+    # can set another one in the finance view). Cost Explorer is asked (once a day, AWS only) for
+    # the actual cost of the resources tagged ``cost_tag_key=cost_tag_value``, to show beside the
+    # estimate; it costs $0.01 per request and needs ce:GetCostAndUsage.
+    cost_metering: bool = True
+    monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
+    cost_explorer_enabled: bool = False
+    cost_tag_key: str = "application"
+    cost_tag_value: str = "mailroom"
 
 
 @lru_cache(maxsize=1)

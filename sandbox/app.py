@@ -215,6 +215,7 @@ class Sandbox:
             raw_prefix=get_settings().raw_inbound_prefix,
             deliver=self.deliver_to_ingest,
             max_message_bytes=self.config.max_message_bytes,
+            refuse_recipient=self.recipient_refusal,
         )
         self.smtp.start()
         self._parts.append(self.smtp)
@@ -274,10 +275,20 @@ class Sandbox:
 
         domains = {d.lower() for d in self.config.domains}
         try:
-            domains |= {str(m["address"]).rpartition("@")[2] for m in list_mailboxes(wiring.table())}
+            for m in list_mailboxes(wiring.table()):
+                domains |= {str(a).rpartition("@")[2] for a in [m["address"], *(m.get("aliases") or [])]}
         except Exception:
             self.config.log("could not read the mailbox directory; using the configured domains only")
         return domains
+
+    def recipient_refusal(self, address: str) -> str | None:
+        """Why the mailbox directory refuses mail to ``address`` (a disabled mailbox, or the alias
+        of one), read live so that disabling takes effect at once; None to accept."""
+        from mailroom.api import wiring
+        from mailroom.inbox.directory import list_mailboxes
+        from mailroom.ingest.recipients import mailbox_routes, refusal_reason
+
+        return refusal_reason(address, mailbox_routes(list_mailboxes(wiring.table())))
 
     def deliver_to_ingest(self, event: dict[str, Any]) -> None:
         """Invoke ingest as SES does (Event): retried, then recorded in the dead-letter directory."""
@@ -326,3 +337,17 @@ class Sandbox:
             return
         table.put({**marker, "entity": "sandbox", "sent_at": iso(now()), "count": count})
         self.config.log(f"sent {count} demo messages through SMTP")
+        self._answer_demo_mail()
+
+    def _answer_demo_mail(self) -> None:
+        """A few demo replies, so the team report has response times from the first start."""
+        from mailroom.api import wiring
+        from mailroom.settings import get_settings
+        from sandbox.demo_setup import answer_demo_mail
+
+        try:
+            answered = answer_demo_mail(wiring.table(), wiring.sender(), get_settings())
+        except Exception:
+            self.config.log(f"could not answer the demo mail: {traceback.format_exc()}")
+            return
+        self.config.log(f"answered {answered} demo conversations")

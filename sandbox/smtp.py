@@ -3,7 +3,8 @@
 For each accepted mail it stores the raw MIME under ``raw_prefix + <ses message id>`` (the S3
 action), builds the SES receipt event and hands it to ``deliver`` (the Lambda action), and only
 then answers ``250``. Recipients outside the accepted domains are refused at ``RCPT``, as SES
-refuses mail that no receipt rule matches.
+refuses mail that no receipt rule matches, and so are the addresses of disabled mailboxes
+(``refuse_recipient``: ``550 5.2.1`` with the reason).
 """
 
 from __future__ import annotations
@@ -79,8 +80,11 @@ class SmtpReceiver:
         deliver: Callable[[dict[str, Any]], None],
         max_message_bytes: int,
         workers: int = 8,
+        refuse_recipient: Callable[[str], str | None] | None = None,
     ) -> None:
         self._accept_domains = accept_domains
+        # Why a recipient in an accepted domain is refused (a disabled mailbox), or None.
+        self._refuse_recipient = refuse_recipient
         self._store = store
         self._raw_prefix = raw_prefix
         self._deliver = deliver
@@ -131,6 +135,15 @@ class SmtpReceiver:
             accepted = ", ".join(sorted(domains)) or "no domain yet"
             log.info("recipient refused", extra={"recipient": address, "mail_from": envelope.mail_from})
             return f"550 5.1.1 <{address}>: this server only accepts mail for {accepted}"
+        if self._refuse_recipient is not None:
+            try:
+                reason = await self._run(self._refuse_recipient, address)
+            except Exception:
+                log.exception("mailbox directory unavailable", extra={"recipient": address})
+                return "451 4.3.0 Temporary failure looking up the recipient; try again later"
+            if reason:
+                log.info("recipient refused", extra={"recipient": address, "reason": reason})
+                return f"550 5.2.1 <{address}>: {reason}"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 Ok"

@@ -7,11 +7,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mailroom.costs.metering import INGEST, metered_invocation
 from mailroom.ingest.ses_event import SesEvent
 from mailroom.ingest.wiring import ingestor
 from mailroom.observability import logger, metrics, tracer
 
 
+@metered_invocation(INGEST)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mailroom.costs.metering import ROUTE, metered_invocation
 from mailroom.domain.message import StoredMessage
 from mailroom.observability import logger, metrics, tracer
 from mailroom.routing.service import sweep_queues
@@ -36,6 +37,7 @@ def record_handler(record: DynamoDBRecord) -> None:
         metrics.add_metric(name="ConversationsAssigned", unit="Count", value=1)
 
 
+@metered_invocation(ROUTE, processor=processor)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -107,6 +107,15 @@ class MailStorage(Construct):
         )
         return self.prefix_finding(prefix)
 
+    def grant_delete_objects(self, grantee: iam.IGrantable, prefix: str) -> str:
+        """``s3:DeleteObject`` under ``prefix``: erasing a contact (GDPR) and the retention purge."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:DeleteObject"],
+            resource_arns=[self.bucket.arn_for_objects(f"{prefix}*")],
+        )
+        return self.prefix_finding(prefix)
+
     def grant_list(self, grantee: iam.IGrantable) -> None:
         """``s3:ListBucket``: without it S3 answers 403 instead of 404 for a missing key, and the code's
         "not found" handling (``BlobNotFoundError``) never sees it. It reveals keys, never contents."""

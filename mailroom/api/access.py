@@ -9,6 +9,7 @@ from mailroom.auth import policy
 from mailroom.auth.model import Principal, Role
 from mailroom.domain.conversation import Conversation
 from mailroom.table.items import get_conversation
+from mailroom.usage import attribute
 
 CONVERSATION_ID_PATTERN = r"^c[0-9a-z]{6,32}$"
 
@@ -17,6 +18,7 @@ def visible_conversation(principal: Principal, conversation_id: str) -> Conversa
     conversation = get_conversation(wiring.table(), conversation_id) if conversation_id.isalnum() else None
     if conversation is None or not policy.can_see_mailbox(principal, conversation.mailbox):
         raise policy.NotVisibleError(conversation_id)
+    attribute(conversation_id=conversation.id, mailbox=conversation.mailbox, team=conversation.team)
     return conversation
 
 

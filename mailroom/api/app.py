@@ -7,13 +7,21 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from mailroom.api import (
     errors,
     routes_actions,
+    routes_admin_canned,
+    routes_admin_data,
+    routes_admin_org,
+    routes_admin_rules,
     routes_api,
     routes_auth,
     routes_conversation,
+    routes_finance,
     routes_inbox,
     routes_mentions,
+    routes_notifications,
     routes_outbox,
+    routes_profile,
     routes_replies,
+    routes_reports,
     routes_rules,
     static_files,
 )
@@ -36,6 +44,14 @@ def create_app() -> APIGatewayHttpResolver:
     app.include_router(routes_outbox.router)
     app.include_router(routes_mentions.router)
     app.include_router(routes_rules.router)
+    app.include_router(routes_admin_rules.router)
+    app.include_router(routes_admin_canned.router)
+    app.include_router(routes_reports.router)
+    app.include_router(routes_notifications.router)
+    app.include_router(routes_finance.router)
+    app.include_router(routes_admin_org.router)
+    app.include_router(routes_profile.router)
+    app.include_router(routes_admin_data.router)
     app.include_router(static_files.router)
 
     @app.get(OPENAPI_PATH, include_in_schema=False)

@@ -12,10 +12,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from mailroom.api import wiring
 from mailroom.api.render import render
 from mailroom.api.session import session_secret
+from mailroom.audit.log import SIGNIN, record
 from mailroom.auth.cookies import clear_session_cookie, read_cookie, session_cookie
 from mailroom.auth.permissions_store import load_principal
 from mailroom.auth.tokens import issue_token
 from mailroom.inbox.directory import list_users
+from mailroom.observability import logger
 from mailroom.settings import get_settings
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
@@ -36,6 +38,10 @@ def _safe_next(value: str | None) -> str:
 
 def _signed_in(email: str, destination: str) -> Response[str]:
     settings = get_settings()
+    try:  # the audit log: a failure to record must not lock everyone out
+        record(wiring.table(), actor=email, action=SIGNIN, target=email, details={"mode": settings.auth_mode})
+    except Exception:
+        logger.exception("could not record the sign-in in the audit log")
     token = issue_token(session_secret(settings), email, settings.session_ttl_seconds, kind="session")
     return Response(
         status_code=303,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mailroom.audit.log import PERMISSION_GRANT, PERMISSION_REVOKE, record
 from mailroom.auth.model import Access, Principal, Role
 from mailroom.inbox.directory import DIRECTORY_USERS, list_mailboxes, mailbox_directory_key
 from mailroom.table import schema
@@ -72,11 +73,23 @@ def load_principal(table: Table, email: str) -> Principal | None:
     return Principal(email=address, name=str(user.get("name") or ""), role=role, mailbox_access=access)
 
 
-def grant(table: Table, mailbox: str, email: str, access: Access | None) -> None:
+def grant(table: Table, mailbox: str, email: str, access: Access | None, *, actor: str = "system") -> None:
     """Give ``email`` the ``access`` level on ``mailbox``, replacing any other; None revokes.
+    ``actor`` (who did it) goes to the audit log.
 
     Raises :class:`UnknownMailboxError` if the mailbox is not in the directory.
     """
+    _grant(table, mailbox, email, access)
+    record(
+        table,
+        actor=actor,
+        action=PERMISSION_REVOKE if access is None else PERMISSION_GRANT,
+        target=email.strip().lower(),
+        details={"mailbox": mailbox.lower(), "access": access.value if access is not None else None},
+    )
+
+
+def _grant(table: Table, mailbox: str, email: str, access: Access | None) -> None:
     if not email.strip():
         raise ValueError("grant needs an email address")
     key = mailbox_directory_key(mailbox)

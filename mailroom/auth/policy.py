@@ -91,6 +91,12 @@ def can_see_costs(p: Principal) -> bool:
     return p.role in {Role.ADMIN, Role.FINANCE}
 
 
+def can_see_reports(p: Principal) -> bool:
+    """The team metrics dashboard: managers (admins) and finance, for the mailboxes they see.
+    Reports hold figures, agent names and conversation ids, never message content."""
+    return p.role in {Role.ADMIN, Role.FINANCE}
+
+
 # -- guards for handlers: raise the error that maps to the right status ------------------------------
 
 
@@ -127,3 +133,8 @@ def require_admin(p: Principal) -> None:
 def require_costs(p: Principal) -> None:
     if not can_see_costs(p):
         raise ForbiddenError("admins and finance only")
+
+
+def require_reports(p: Principal) -> None:
+    if not can_see_reports(p):
+        raise ForbiddenError("reports are for admins and finance")

@@ -13,6 +13,7 @@ from mailroom.storage import BlobNotFoundError, BlobStore
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table
 from mailroom.table.items import to_conversation, to_event, to_message
+from mailroom.usage import attribute
 
 
 @dataclass
@@ -33,6 +34,8 @@ def load_thread(table: Table, store: BlobStore, conversation_id: str) -> Thread 
     if meta is None:
         return None
     thread = Thread(conversation=to_conversation(meta))
+    conversation = thread.conversation  # reading a thread is work on this conversation (cost metering)
+    attribute(conversation_id=conversation.id, mailbox=conversation.mailbox, team=conversation.team)
     for item in items:  # sort key order is time order within each kind
         entity = item.get("entity")
         if entity == "message":

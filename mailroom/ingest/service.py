@@ -14,9 +14,10 @@ from datetime import timedelta
 from mailroom.clock import iso, parse_iso
 from mailroom.domain.message import AttachmentRef
 from mailroom.ids import message_key_for
+from mailroom.inbox.directory import list_mailboxes
 from mailroom.ingest.build import Body, Envelope, customer_of, plan_ingest
 from mailroom.ingest.fingerprint import content_fingerprint, variant_identity
-from mailroom.ingest.recipients import Recipient, mailboxes_of
+from mailroom.ingest.recipients import Recipient, mailbox_routes, route_recipients
 from mailroom.ingest.repository import CONVERSATION_ACTION, MESSAGE_ID_ACTION, IngestRepository
 from mailroom.ingest.ses_event import SesMessage
 from mailroom.ingest.threading import find_thread
@@ -29,6 +30,7 @@ from mailroom.observability import logger
 from mailroom.settings import Settings
 from mailroom.storage import BlobNotFoundError, BlobStore
 from mailroom.table.client import TransactionCancelledError, retry_on_conflict
+from mailroom.usage import attribute, record_ses_inbound
 
 MAX_COMMIT_ATTEMPTS = 8
 PREVIEW_CHARS = 1_000
@@ -62,6 +64,7 @@ class Ingestor:
             raw = self.store.get(raw_key)
         except BlobNotFoundError as exc:
             raise RawMailMissingError(f"raw mail not found at {raw_key!r}") from exc
+        record_ses_inbound(len(raw))  # SES receiving (and its S3 action's PUT), for the cost metering
 
         parsed = parse_message(
             raw, max_parts=self.settings.max_mime_parts, max_depth=self.settings.max_mime_depth
@@ -82,10 +85,14 @@ class Ingestor:
             verdict_flags=frozenset(verdict_flags(verdicts)),
         )
         html = sanitize_html(parsed.html) if parsed.html else None
-        outcomes = [
-            self._ingest_into(parsed, envelope, recipient, html)
-            for recipient in mailboxes_of(receipt.recipients)
-        ]
+        recipients, refused = route_recipients(
+            receipt.recipients, mailbox_routes(list_mailboxes(self.repository.table))
+        )
+        if refused:  # disabled by an admin: kept in the raw store, never a conversation
+            logger.warning(
+                "mail to a disabled mailbox refused", ses_message_id=mail.message_id, mailboxes=refused
+            )
+        outcomes = [self._ingest_into(parsed, envelope, recipient, html) for recipient in recipients]
         logger.info(
             "ingested",
             ses_message_id=mail.message_id,
@@ -152,6 +159,7 @@ class Ingestor:
                     retry_on_conflict(attempt)
                     continue
                 raise
+            attribute(conversation_id=plan.conversation.id, mailbox=mailbox, team=plan.conversation.team)
             return IngestOutcome(
                 mailbox=mailbox,
                 conversation_id=plan.conversation.id,
@@ -184,6 +192,7 @@ class Ingestor:
                 self.repository.message_id_record(variant_identity(message_id, fingerprint), mailbox) or {}
             )
         logger.info("duplicate delivery ignored", mailbox=mailbox, message_id=message_id)
+        attribute(conversation_id=str(record.get("conversation_id", "")), mailbox=mailbox)
         return IngestOutcome(
             mailbox=mailbox,
             conversation_id=str(record.get("conversation_id", "")),

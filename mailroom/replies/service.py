@@ -65,6 +65,7 @@ from mailroom.replies.store import QueueOutcome, ReplyStore
 from mailroom.settings import Settings
 from mailroom.storage import BlobStore, open_store
 from mailroom.table.client import Table, retry_on_conflict
+from mailroom.usage import attribute
 
 # How long a ``sending`` record may stay unfinished before it is reported as in doubt: longer than
 # any attempt can take (the reply function's timeout is 29 s), so a slow send is never "unknown".
@@ -137,6 +138,12 @@ class ReplyService:
             conversation = self.replies.get_conversation(request.conversation_id)
             if conversation is None:
                 raise ConversationNotFoundError(request.conversation_id)
+            attribute(
+                conversation_id=conversation.id,
+                mailbox=conversation.mailbox,
+                team=conversation.team,
+                agent=agent.email,
+            )
             try:
                 reply_claims(conversation, agent)  # someone else's conversation: refused before staleness
                 if conversation.version != request.seen_version:

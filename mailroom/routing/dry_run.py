@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+
 from mailroom.clock import iso, now
 from mailroom.domain.conversation import Conversation
 from mailroom.domain.message import AttachmentRef, Direction, StoredMessage
 from mailroom.inbox.thread import load_thread
 from mailroom.mail.parse import parse_message
+from mailroom.routing.rules_store import RuleCache, StoredRuleSet
 from mailroom.routing.service import Router
-from mailroom.rules.model import Decision
+from mailroom.rules.model import Decision, RuleSet
 from mailroom.storage import BlobStore
 
 
@@ -16,10 +19,37 @@ class DryRunError(ValueError):
     """The message to test could not be found or read."""
 
 
+class _FixedRules(RuleCache):
+    """A rule set that is not (yet) the active one: a draft being tested, or an old version."""
+
+    def __init__(self, router: Router, ruleset: RuleSet) -> None:
+        super().__init__(router.table, ttl=float("inf"))
+        self._fixed = StoredRuleSet(ruleset, ruleset.version, None, None)
+
+    def get(self) -> StoredRuleSet:
+        return self._fixed
+
+
+def with_rules(router: Router, ruleset: RuleSet | None) -> Router:
+    """``router`` deciding with ``ruleset`` instead of the active rules (None: unchanged)."""
+    if ruleset is None:
+        return router
+    clone = copy.copy(router)
+    clone.rules = _FixedRules(router, ruleset)
+    return clone
+
+
 def dry_run_stored(
-    router: Router, store: BlobStore, conversation_id: str, message_key: str | None = None
+    router: Router,
+    store: BlobStore,
+    conversation_id: str,
+    message_key: str | None = None,
+    *,
+    ruleset: RuleSet | None = None,
 ) -> Decision:
-    """For a stored message: the given one, or the conversation's latest inbound message."""
+    """For a stored message: the given one, or the conversation's latest inbound message.
+    ``ruleset``: decide with these rules (an unsaved draft) rather than the active ones."""
+    router = with_rules(router, ruleset)
     thread = load_thread(router.table, store, conversation_id)
     if thread is None:
         raise DryRunError(f"no conversation {conversation_id}")
@@ -33,8 +63,12 @@ def dry_run_stored(
     return router.decide(chosen, thread.conversation)
 
 
-def dry_run_raw(router: Router, raw: bytes, *, mailbox: str | None = None) -> Decision:
-    """For a raw .eml that was never received: as if it had just arrived in ``mailbox``."""
+def dry_run_raw(
+    router: Router, raw: bytes, *, mailbox: str | None = None, ruleset: RuleSet | None = None
+) -> Decision:
+    """For a raw .eml that was never received: as if it had just arrived in ``mailbox``
+    (``ruleset``: with these rules rather than the active ones)."""
+    router = with_rules(router, ruleset)
     parsed = parse_message(raw)
     target = (mailbox or (parsed.to[0].email if parsed.to else "")).lower()
     if "@" not in target:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from mailroom.audit.log import RULES_SAVE, audit_put
 from mailroom.clock import iso, now
 from mailroom.rules.model import RuleSet
 from mailroom.table import schema
@@ -31,6 +34,7 @@ class StoredRuleSet:
     version: int
     updated_at: str | None
     updated_by: str | None
+    note: str = ""  # why it was saved ("restored version 3"); kept with each version
 
 
 def _version_key(version: int) -> dict[str, str]:
@@ -45,8 +49,17 @@ def load_rules(table: Table) -> StoredRuleSet:
     return StoredRuleSet(ruleset, int(item["version"]), item.get("updated_at"), item.get("updated_by"))
 
 
-def save_rules(table: Table, ruleset: RuleSet, *, expected_version: int, actor: str, note: str = "") -> int:
-    """Store ``ruleset`` as the next version; returns it. Raises RuleSetConflictError on a race."""
+def save_rules(
+    table: Table,
+    ruleset: RuleSet,
+    *,
+    expected_version: int,
+    actor: str,
+    note: str = "",
+    audit_details: Mapping[str, Any] | None = None,
+) -> int:
+    """Store ``ruleset`` as the next version; returns it. Raises RuleSetConflictError on a race.
+    ``audit_details`` are added to the audit entry (what changed: see ``rules_admin.changes``)."""
     version = expected_version + 1
     stamped = ruleset.model_copy(update={"version": version})
     document = stamped.model_dump_json()
@@ -68,6 +81,19 @@ def save_rules(table: Table, ruleset: RuleSet, *, expected_version: int, actor: 
             [
                 Put({schema.PK: PARTITION, schema.SK: ACTIVE, **common}, condition),
                 Put({**_version_key(version), **common, "note": note}),
+                audit_put(  # the audit log, atomic with the change (one entry per version)
+                    actor=actor,
+                    action=RULES_SAVE,
+                    target=f"rules v{version}",
+                    details={
+                        "version": version,
+                        "rules": len(ruleset.rules),
+                        "note": note or None,
+                        **(audit_details or {}),
+                    },
+                    at=at,
+                    entry_id=f"rules-v{version}",
+                ),
             ]
         )
     except TransactionCancelledError as exc:
@@ -91,9 +117,26 @@ def rule_history(table: Table, limit: int = 50) -> list[StoredRuleSet]:
             int(i["version"]),
             i.get("updated_at"),
             i.get("updated_by"),
+            str(i.get("note") or ""),
         )
         for i in page.items
     ]
+
+
+def load_version(table: Table, version: int) -> StoredRuleSet | None:
+    """One kept version (``RULES``/``V#<n>``): who saved it, when, why; None when there is none."""
+    if version < 1:
+        return None
+    item = table.get(_version_key(version), consistent=True)
+    if not item:
+        return None
+    return StoredRuleSet(
+        RuleSet.model_validate_json(str(item["document"])),
+        int(item["version"]),
+        item.get("updated_at"),
+        item.get("updated_by"),
+        str(item.get("note") or ""),
+    )
 
 
 class RuleCache:

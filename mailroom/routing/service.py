@@ -25,8 +25,10 @@ from mailroom.domain.team import Strategy, Team
 from mailroom.inbox.directory import list_mailboxes, mailbox_directory_key
 from mailroom.ingest.repository import IngestRepository
 from mailroom.mail.model import MessageFlag
+from mailroom.metrics.warnings import warn_sla_at_risk
 from mailroom.observability import logger
 from mailroom.outbound.sender import MailSender
+from mailroom.privacy.retention import purge_expired, raw_store
 from mailroom.routing.autoreply import claim_auto_reply_slot, may_auto_reply, send_auto_reply
 from mailroom.routing.facts import message_facts
 from mailroom.routing.plan import RoutingPlan, plan_routing
@@ -38,6 +40,7 @@ from mailroom.settings import Settings
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Put, Table, TransactionCancelledError, retry_on_conflict
 from mailroom.table.items import conversation_item, event_item, in_queue
+from mailroom.usage import attribute
 
 MAX_ATTEMPTS = 6
 # Machine mail is tagged by rules like any other, but nobody is assigned to read an auto-reply.
@@ -85,6 +88,7 @@ class Router:
         conversation = self._apply_rules(
             message, conversation, decision, teams=teams, mailbox=mailbox, outcome=outcome
         )
+        attribute(conversation_id=conversation.id, mailbox=conversation.mailbox, team=conversation.team)
         if conversation.status in {Status.OPEN, Status.PENDING} and not (set(message.flags) & _NOT_ASSIGNED):
             conversation = self._assign(message, conversation, decision, teams, outcome)
         if decision.auto_reply:
@@ -342,12 +346,21 @@ def sweep_queues(router: Router, *, per_mailbox: int = 50, at: datetime | None =
     changes): nobody was available when they arrived, someone may be now. Oldest first.
 
     First, snoozed conversations whose time has come (as of ``at``, default now) are opened again,
-    so an unassigned one is queued in the same sweep."""
+    so an unassigned one is queued in the same sweep; then conversations whose first response is
+    due soon are tagged and their people notified (:mod:`mailroom.metrics.warnings`)."""
     moment = at or now()
     try:
         ConversationActions(router.table, now=lambda: moment).wake_due()
     except Exception:  # the queues are swept all the same; the next sweep wakes them
         logger.exception("snooze wake-up failed")
+    try:
+        warn_sla_at_risk(router.table, router.sender, router.settings, now=moment)
+    except Exception:  # warnings must not stop assignment; the next sweep warns
+        logger.exception("SLA warnings failed")
+    try:
+        purge_expired(router.table, raw_store(router.settings.raw_store_url), now=moment)
+    except Exception:  # the retention policy must not stop assignment; the next sweep purges
+        logger.exception("retention purge failed")
     assigned = 0
     automatic = {team.id: team for team in router.assignment.list_teams() if team.strategy != Strategy.MANUAL}
     for mailbox in list_mailboxes(router.table):

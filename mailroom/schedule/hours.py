@@ -91,6 +91,24 @@ def business_minutes_between(schedule: WeeklySchedule, start: datetime, end: dat
     return int(total.total_seconds() // 60)
 
 
+def business_seconds_between(schedule: WeeklySchedule, start: datetime, end: datetime) -> float:
+    """Open time in ``[start, end)`` in seconds (not floored): a first response 40 seconds into
+    business hours counts 40 seconds, not zero minutes. 0 when ``end`` is not after ``start``."""
+    begin, finish = _utc(start), _utc(end)
+    if finish <= begin or not _has_hours(schedule):
+        return 0.0
+    zone = schedule.zone
+    days = (finish.astimezone(zone).date() - begin.astimezone(zone).date()).days + 1
+    total = timedelta()
+    for span_start, span_end in _spans_from(schedule, begin, days):
+        if span_start >= finish:
+            break
+        overlap = min(span_end, finish) - max(span_start, begin)
+        if overlap > timedelta():
+            total += overlap
+    return total.total_seconds()
+
+
 def _utc(moment: datetime) -> datetime:
     """Naive datetimes are refused: guessing their zone is how SLA clocks end up an hour off."""
     if moment.tzinfo is None or moment.utcoffset() is None:

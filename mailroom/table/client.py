@@ -27,6 +27,10 @@ _deserializer = TypeDeserializer()
 Item = dict[str, Any]
 Key = dict[str, Any]
 
+# A conversation item's typical size (with its index attributes): what a counted item is assumed
+# to weigh when DynamoDB Local does not report the units of a COUNT query.
+_COUNTED_ITEM_BYTES = 1200
+
 
 class ConditionFailedError(Exception):
     """A conditional write found the item in another state. ``item`` is that state, when known."""
@@ -261,6 +265,27 @@ class Table:
             retry_on_conflict(attempt)
         return found
 
+    def batch_delete(self, keys_: Sequence[Key]) -> int:
+        """Delete items by key, 25 per ``BatchWriteItem`` (unprocessed ones retried, bounded).
+        Unconditional and idempotent: deleting a missing item is not an error. Returns the number
+        of keys sent."""
+        unique = list({(str(k[schema.PK]), str(k[schema.SK])): k for k in keys_}.values())
+        for start in range(0, len(unique), 25):
+            pending: dict[str, Any] = {
+                self.name: [{"DeleteRequest": {"Key": serialize(k)}} for k in unique[start : start + 25]]
+            }
+            for attempt in range(8):
+                response = self.client.batch_write_item(RequestItems=pending, ReturnConsumedCapacity="TOTAL")
+                sent = len(pending.get(self.name, []))
+                self._meter("BatchWriteItem", response, writes=float(sent))
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                retry_on_conflict(attempt)
+            else:
+                raise RuntimeError("batch delete: items still unprocessed after retries")
+        return len(unique)
+
     # -- queries ----------------------------------------------------------------------------------
 
     def query(
@@ -297,6 +322,41 @@ class Table:
         self._meter("Query", response, reads=capacity.read_units(size, consistent=consistent))
         last = response.get("LastEvaluatedKey")
         return Page([deserialize(i) for i in raw_items], deserialize(last) if last else None)
+
+    def count(
+        self,
+        *,
+        key_condition: Condition,
+        index: str | None = None,
+        filter_: Condition | None = None,
+        max_pages: int = 20,
+    ) -> int:
+        """How many items a query matches (``Select=COUNT``: no items travel back, but DynamoDB
+        still charges the items it reads, 1 MB per page). Bounded to ``max_pages`` pages."""
+        args: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": key_condition.expression,
+            "Select": "COUNT",
+            "ReturnConsumedCapacity": "TOTAL",
+            **_expression_args(key_condition, filter_),
+        }
+        if filter_ is not None:
+            args["FilterExpression"] = filter_.expression
+        if index:
+            args["IndexName"] = index
+        total = 0
+        for _ in range(max_pages):
+            response = self.client.query(**args)
+            total += int(response.get("Count", 0))
+            # The items read are not returned: estimate their units from the scanned count at the
+            # typical conversation size when the engine does not report them.
+            estimate = capacity.read_units(int(response.get("ScannedCount", 0)) * _COUNTED_ITEM_BYTES)
+            self._meter("Query", response, reads=estimate)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                break
+            args["ExclusiveStartKey"] = last
+        return total
 
     def query_all(self, *, key_condition: Condition, max_items: int = 10_000, **kwargs: Any) -> list[Item]:
         """Every item of a query, following pages (bounded, for small partitions like a conversation)."""

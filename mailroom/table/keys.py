@@ -94,3 +94,86 @@ MENTION_PREFIX = "MENTION#"
 def mention_sk(at: str, conversation_id: str, note_id: str) -> str:
     """Newest first is a reverse query on the user's partition: ISO timestamps sort lexically."""
     return f"{MENTION_PREFIX}{at}#{conversation_id}#{note_id}"
+
+
+# -- team metrics (mailroom/metrics/) -------------------------------------------------------------
+
+
+def metrics_pk(mailbox: str) -> str:
+    """A mailbox's metric rollups: one small counter item per scope and UTC hour."""
+    return f"METRICS#{mailbox.lower()}"
+
+
+def metrics_hour_sk(hour: str) -> str:
+    """The mailbox-wide counters of one UTC hour (``2026-11-23T14``)."""
+    return f"A#{hour}"
+
+
+def metrics_agent_sk(hour: str, agent: str) -> str:
+    """An agent's counters in one mailbox and hour: right after the hour's own item, so one range
+    query reads a period's mailbox figures and every agent's workload together."""
+    return f"A#{hour}#U#{agent.lower()}"
+
+
+def metrics_team_sk(team: str, hour: str) -> str:
+    return f"T#{team}#{hour}"
+
+
+def metrics_tag_sk(tag: str, hour: str) -> str:
+    return f"G#{tag}#{hour}"
+
+
+def metric_state_pk(conversation_id: str) -> str:
+    """The metrics function's small state of one conversation (clocks, team, tags, applied events).
+    Its own partition: reading a thread never reads it."""
+    return f"METRICSTATE#{conversation_id}"
+
+
+METRIC_STATE_SK = "STATE"
+
+
+NOTIFY_PREFIX = "NOTIFY#"
+
+
+def notification_sk(at: str, conversation_id: str, kind: str) -> str:
+    """A person's in-app notification (``USER#<email>``), newest first by a reverse query."""
+    return f"{NOTIFY_PREFIX}{at}#{conversation_id}#{kind}"
+
+
+def sla_warning_pk(conversation_id: str) -> str:
+    """The once-per-due-time marker of an SLA breach warning."""
+    return f"SLAWARN#{conversation_id}"
+
+
+# -- per-use cost (mailroom/costs/) ------------------------------------------------------------------
+
+USAGE_TOTAL = "TOTAL"  # every quantity of the day, and the metering's own (m_*)
+USAGE_OVERHEAD = "OVERHEAD"  # work nobody was named for: sweeps, rollups, listings, static files
+USAGE_TOP_CONVERSATIONS = "TOPCONV"  # the day's costliest conversations (a bounded board)
+USAGE_ACTUAL = "ACTUAL"  # Cost Explorer's figures for the day, when compared (AWS only)
+USAGE_MAILBOX, USAGE_TEAM, USAGE_AGENT = "MAILBOX#", "TEAM#", "AGENT#"
+
+
+def usage_day_pk(day: str) -> str:
+    """A day's usage (``yyyy-mm-dd``, UTC as AWS bills): one partition, one query per day."""
+    return f"USAGE#{day}"
+
+
+def conversation_usage_pk(conversation_id: str) -> str:
+    """A conversation's usage per day: its own partition (like presence), so reading the thread never
+    reads it, and a conversation's cost over a period is one query."""
+    return f"USAGE#CONV#{conversation_id}"
+
+
+def conversation_usage_sk(day: str) -> str:
+    return f"DAY#{day}"
+
+
+PRICES_PK = "PRICES"  # the price table: one item per version
+
+
+def price_version_sk(version: int) -> str:
+    return f"V#{version:010d}"
+
+
+COSTS_CONFIG_PK = "COSTS#CONFIG"  # the monthly budget, the Cost Explorer run marker

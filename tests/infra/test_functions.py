@@ -75,7 +75,7 @@ def test_environment_matches_settings(synthesized: Synthesized) -> None:
     route = synthesized.function("route")["Properties"]["Environment"]["Variables"]
     assert route["MAILROOM_SES_CONFIGURATION_SET"] == reply["MAILROOM_SES_CONFIGURATION_SET"]
     metrics = synthesized.function("metrics")["Properties"]["Environment"]["Variables"]
-    assert "MAILROOM_TABLE_NAME" not in metrics
+    assert metrics["MAILROOM_TABLE_NAME"] == reply["MAILROOM_TABLE_NAME"]  # it keeps the rollups
 
 
 def test_reserved_concurrency_only_on_ingest_when_configured(dev: Synthesized, prod: Synthesized) -> None:

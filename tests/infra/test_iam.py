@@ -21,6 +21,13 @@ STREAM = {
 DLQ = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 SES = {"ses:SendEmail", "ses:SendRawEmail"}
 TABLE = set(TABLE_DATA_ACTIONS)
+COGNITO_ADMIN = {
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminAddUserToGroup",
+    "cognito-idp:AdminRemoveUserFromGroup",
+    "cognito-idp:AdminDisableUser",
+    "cognito-idp:AdminEnableUser",
+}
 
 
 def actions(statements: list[dict[str, Any]]) -> set[str]:
@@ -50,14 +57,15 @@ def object_suffixes(statement: dict[str, Any]) -> set[str]:
 
 EXPECTED = {
     "ingest": LOGS | XRAY | TABLE | {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} | DLQ,
-    "route": LOGS | XRAY | TABLE | SES | STREAM | DLQ,
-    "metrics": LOGS | XRAY | STREAM | DLQ,
+    "route": LOGS | XRAY | TABLE | SES | STREAM | DLQ | {"s3:DeleteObject"},  # the retention purge
+    "metrics": LOGS | XRAY | TABLE | STREAM | DLQ,
     "reply": LOGS
     | XRAY
     | TABLE
-    | {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    | {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteObject"}
     | SES
-    | {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+    | {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+    | COGNITO_ADMIN,
 }
 
 
@@ -95,8 +103,17 @@ def test_s3_access_is_per_prefix(synthesized: Synthesized) -> None:
     assert set().union(*(object_suffixes(s) for s in statements_with(reply, "s3:GetObject"))) == {
         "/attachments/*",
         "/bodies/*",
+        "/raw/inbound/*",  # a contact's export
     }
     assert set().union(*(object_suffixes(s) for s in statements_with(reply, "s3:PutObject"))) == {"/bodies/*"}
+    erasable = {"/raw/inbound/*", "/attachments/*", "/bodies/*"}  # GDPR erasure, retention purge
+    for key in ("reply", "route"):
+        statements = synthesized.role_statements(key)
+        assert (
+            set().union(*(object_suffixes(s) for s in statements_with(statements, "s3:DeleteObject")))
+            == erasable
+        )
+    assert not statements_with(ingest, "s3:DeleteObject")
 
 
 def test_ingest_and_metrics_cannot_send_mail(synthesized: Synthesized) -> None:

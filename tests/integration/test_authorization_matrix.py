@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -25,7 +26,9 @@ from mailroom.auth.model import Access
 from mailroom.auth.permissions_store import grant
 from mailroom.canned.model import CannedResponse
 from mailroom.canned.store import put_canned
+from mailroom.costs.prices import PriceTableInput, default_regions
 from mailroom.domain.agent import Agent
+from mailroom.domain.team import Team
 from mailroom.inbox.directory import upsert_mailbox, upsert_user
 from mailroom.settings import get_settings
 from mailroom.table.client import Table
@@ -52,9 +55,11 @@ USERS = {
 PUBLIC = "public"  # sign-in flow, static files, the API description
 PERSONAL = "personal"  # about the caller only (their inbox, mentions, the outbox listing)
 ADMIN_ONLY = "admin"
+REPORTS = "reports"  # team metrics: admins (managers) and finance, over the mailboxes they see
 READ = "read"  # the conversation's facts
 CONTENT = "content"  # message bodies, attachments, notes, replies, canned responses
 ACT = "act"  # changes the conversation or sends
+COSTS = "costs"  # cost figures and the price table: admins and finance; agents 403
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,10 @@ class Route:
     form: bool = False
 
 
+# A valid new price table (the body is validated before the caller is).
+PRICE_TABLE = PriceTableInput(effective_from=date(2030, 1, 1), regions=default_regions()).model_dump(
+    mode="json"
+)
 API = "/api/conversations/<conversation_id>"  # route templates
 PAGE = "/conversations/<conversation_id>"
 ON_API = "/api/conversations/{conversation}"  # concrete paths
@@ -87,6 +96,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/outbox"): Route(PERSONAL, "/outbox"),
     ("GET", "/mentions"): Route(PERSONAL, "/mentions"),
     ("POST", "/mentions/read"): Route(PERSONAL, "/mentions/read", "all=1", form=True),
+    ("GET", "/notifications"): Route(PERSONAL, "/notifications"),
+    ("POST", "/notifications/read"): Route(PERSONAL, "/notifications/read", "all=1", form=True),
+    ("GET", "/reports"): Route(REPORTS, "/reports"),
+    ("GET", "/reports/team.csv"): Route(REPORTS, "/reports/team.csv?table=agents"),
+    ("GET", "/api/reports/team"): Route(REPORTS, "/api/reports/team?period=7d"),
     ("POST", "/api/rules/dry-run"): Route(
         ADMIN_ONLY, "/api/rules/dry-run", {"conversation_id": "{conversation}"}
     ),
@@ -126,6 +140,133 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", f"{PAGE}/notes"): Route(ACT, f"{ON_PAGE}/notes", "text=a+note", form=True),
     ("POST", f"{PAGE}/actions/<action>"): Route(ACT, f"{ON_PAGE}/actions/tag", "tag=urgent", form=True),
     ("POST", f"{API}/merge"): Route(ACT, "/api/conversations/{other}/merge", {"into": "{conversation}"}),
+    ("GET", "/api/costs"): Route(COSTS, "/api/costs?group=conversation"),
+    ("GET", "/api/prices"): Route(COSTS, "/api/prices"),
+    ("GET", "/finance"): Route(COSTS, "/finance"),
+    ("GET", "/finance/export/<table_name>"): Route(COSTS, "/finance/export/mailboxes"),
+    ("PUT", "/api/prices"): Route(ADMIN_ONLY, "/api/prices", PRICE_TABLE),
+    ("PUT", "/api/costs/budget"): Route(ADMIN_ONLY, "/api/costs/budget", {"amount": "100"}),
+    ("POST", "/finance/budget"): Route(ADMIN_ONLY, "/finance/budget", "amount=100", form=True),
+    # Admin: mailboxes, people, teams (7a). Changes to users target finance, whom no route needs after.
+    ("GET", "/api/admin/mailboxes"): Route(ADMIN_ONLY, "/api/admin/mailboxes"),
+    ("GET", "/api/admin/mailboxes/<address>"): Route(ADMIN_ONLY, f"/api/admin/mailboxes/{SUPPORT}"),
+    ("POST", "/api/admin/mailboxes"): Route(ADMIN_ONLY, "/api/admin/mailboxes", {"address": "new@acme.test"}),
+    ("PUT", "/api/admin/mailboxes/<address>"): Route(
+        ADMIN_ONLY, f"/api/admin/mailboxes/{SALES}", {"name": "Sales"}
+    ),
+    ("PATCH", "/api/admin/mailboxes/<address>"): Route(
+        ADMIN_ONLY, f"/api/admin/mailboxes/{SALES}", {"name": "Sales"}
+    ),
+    ("POST", "/api/admin/mailboxes/<address>/disable"): Route(
+        ADMIN_ONLY, f"/api/admin/mailboxes/{SALES}/disable"
+    ),
+    ("POST", "/api/admin/mailboxes/<address>/enable"): Route(
+        ADMIN_ONLY, f"/api/admin/mailboxes/{SALES}/enable"
+    ),
+    ("GET", "/api/admin/users"): Route(ADMIN_ONLY, "/api/admin/users"),
+    ("GET", "/api/admin/users/<email>"): Route(ADMIN_ONLY, f"/api/admin/users/{FINANCE}"),
+    ("POST", "/api/admin/users"): Route(
+        ADMIN_ONLY, "/api/admin/users", {"email": "new@acme.test", "name": "New"}
+    ),
+    ("PUT", "/api/admin/users/<email>"): Route(ADMIN_ONLY, f"/api/admin/users/{FINANCE}", {"name": "Fin"}),
+    ("PATCH", "/api/admin/users/<email>"): Route(ADMIN_ONLY, f"/api/admin/users/{FINANCE}", {"name": "Fin"}),
+    ("POST", "/api/admin/users/<email>/deactivate"): Route(
+        ADMIN_ONLY, f"/api/admin/users/{FINANCE}/deactivate"
+    ),
+    ("POST", "/api/admin/users/<email>/activate"): Route(ADMIN_ONLY, f"/api/admin/users/{FINANCE}/activate"),
+    ("GET", "/api/admin/teams"): Route(ADMIN_ONLY, "/api/admin/teams"),
+    ("GET", "/api/admin/teams/<team_id>"): Route(ADMIN_ONLY, "/api/admin/teams/authz-team"),
+    ("POST", "/api/admin/teams"): Route(ADMIN_ONLY, "/api/admin/teams", {"id": "new-team", "name": "New"}),
+    ("PUT", "/api/admin/teams/<team_id>"): Route(ADMIN_ONLY, "/api/admin/teams/authz-team", {"name": "A"}),
+    ("PATCH", "/api/admin/teams/<team_id>"): Route(ADMIN_ONLY, "/api/admin/teams/authz-team", {"name": "A"}),
+    ("GET", "/admin"): Route(ADMIN_ONLY, "/admin"),
+    ("GET", "/admin/mailboxes"): Route(ADMIN_ONLY, "/admin/mailboxes"),
+    ("GET", "/admin/mailboxes/<address>"): Route(ADMIN_ONLY, f"/admin/mailboxes/{SUPPORT}"),
+    ("POST", "/admin/mailboxes"): Route(
+        ADMIN_ONLY, "/admin/mailboxes", "address=page%40acme.test", form=True
+    ),
+    ("POST", "/admin/mailboxes/<address>"): Route(
+        ADMIN_ONLY, f"/admin/mailboxes/{SALES}", "name=Sales", form=True
+    ),
+    ("GET", "/admin/people"): Route(ADMIN_ONLY, "/admin/people"),
+    ("GET", "/admin/people/<email>"): Route(ADMIN_ONLY, f"/admin/people/{FINANCE}"),
+    ("POST", "/admin/people"): Route(
+        ADMIN_ONLY, "/admin/people", "email=page%40acme.test&name=Page", form=True
+    ),
+    ("POST", "/admin/people/<email>"): Route(
+        ADMIN_ONLY, f"/admin/people/{FINANCE}", "name=Fin&role=finance", form=True
+    ),
+    ("POST", "/admin/people/<email>/deactivate"): Route(
+        ADMIN_ONLY, f"/admin/people/{FINANCE}/deactivate", "", form=True
+    ),
+    ("GET", "/admin/teams"): Route(ADMIN_ONLY, "/admin/teams"),
+    ("GET", "/admin/teams/<team_id>"): Route(ADMIN_ONLY, "/admin/teams/authz-team"),
+    ("POST", "/admin/teams"): Route(ADMIN_ONLY, "/admin/teams", "id=page-team&name=Page", form=True),
+    ("POST", "/admin/teams/<team_id>"): Route(ADMIN_ONLY, "/admin/teams/authz-team", "name=Authz", form=True),
+    ("GET", "/api/me"): Route(PERSONAL, "/api/me"),
+    ("PATCH", "/api/me"): Route(PERSONAL, "/api/me", {"status": "available"}),
+    ("GET", "/profile"): Route(PERSONAL, "/profile"),
+    ("POST", "/profile"): Route(PERSONAL, "/profile", "status=available", form=True),
+    ("GET", "/api/admin/audit"): Route(ADMIN_ONLY, "/api/admin/audit"),
+    ("GET", "/api/admin/audit.csv"): Route(ADMIN_ONLY, "/api/admin/audit.csv"),
+    ("GET", "/admin/audit"): Route(ADMIN_ONLY, "/admin/audit"),
+    ("GET", "/api/admin/contacts/<email>/export"): Route(
+        ADMIN_ONLY, "/api/admin/contacts/alice@example.com/export"
+    ),
+    # An address nobody wrote from: erasing it is a no-op (200), so the world stays intact.
+    ("POST", "/api/admin/contacts/<email>/delete"): Route(
+        ADMIN_ONLY, "/api/admin/contacts/gone@example.net/delete", {"confirm": "gone@example.net"}
+    ),
+    ("GET", "/admin/contact"): Route(ADMIN_ONLY, "/admin/contact?email=alice@example.com"),
+    ("POST", "/admin/contact/delete"): Route(
+        ADMIN_ONLY, "/admin/contact/delete", "email=gone@example.net&confirm=gone@example.net", form=True
+    ),
+    # The rules editor and canned responses: what is deleted is what these routes created.
+    ("GET", "/api/admin/rules"): Route(ADMIN_ONLY, "/api/admin/rules"),
+    ("PUT", "/api/admin/rules"): Route(ADMIN_ONLY, "/api/admin/rules", {"expected_version": 0, "rules": []}),
+    ("GET", "/api/admin/rules/versions/<version>"): Route(ADMIN_ONLY, "/api/admin/rules/versions/0"),
+    ("GET", "/api/admin/rules/diff"): Route(ADMIN_ONLY, "/api/admin/rules/diff?from=0"),
+    ("POST", "/api/admin/rules/restore"): Route(ADMIN_ONLY, "/api/admin/rules/restore", {"version": 0}),
+    ("POST", "/api/admin/rules/dry-run"): Route(
+        ADMIN_ONLY, "/api/admin/rules/dry-run", {"conversation_id": "{conversation}", "rules": []}
+    ),
+    ("GET", "/admin/rules"): Route(ADMIN_ONLY, "/admin/rules"),
+    ("POST", "/admin/rules"): Route(ADMIN_ONLY, "/admin/rules", "expected_version=0", form=True),
+    ("POST", "/admin/rules/editor"): Route(ADMIN_ONLY, "/admin/rules/editor", "op=add-rule", form=True),
+    ("POST", "/admin/rules/yaml"): Route(
+        ADMIN_ONLY, "/admin/rules/yaml", "yaml=rules%3A+%5B%5D&expected_version=0", form=True
+    ),
+    ("GET", "/admin/rules/export.yaml"): Route(ADMIN_ONLY, "/admin/rules/export.yaml"),
+    ("POST", "/admin/rules/test"): Route(
+        ADMIN_ONLY,
+        "/admin/rules/test",
+        "test_eml=Subject%3A+hi%0A%0Ahi&test_mailbox=support%40acme.test",
+        form=True,
+    ),
+    ("GET", "/admin/rules/diff"): Route(ADMIN_ONLY, "/admin/rules/diff?from=0&to=0"),
+    ("POST", "/admin/rules/restore"): Route(ADMIN_ONLY, "/admin/rules/restore", "version=0", form=True),
+    ("GET", "/api/admin/canned"): Route(ADMIN_ONLY, "/api/admin/canned"),
+    ("POST", "/api/admin/canned"): Route(
+        ADMIN_ONLY, "/api/admin/canned", {"id": "authz-new", "name": "New", "body": "Hi"}
+    ),
+    ("GET", "/api/admin/canned/<canned_id>"): Route(ADMIN_ONLY, "/api/admin/canned/authz-canned"),
+    ("PUT", "/api/admin/canned/<canned_id>"): Route(
+        ADMIN_ONLY,
+        "/api/admin/canned/authz-canned",
+        {"name": "Hello", "body": "Hello {{ customer.first_name }}"},
+    ),
+    ("POST", "/api/admin/canned/preview"): Route(
+        ADMIN_ONLY, "/api/admin/canned/preview", {"body": "Hi", "conversation_id": "{conversation}"}
+    ),
+    ("GET", "/admin/canned"): Route(ADMIN_ONLY, "/admin/canned"),
+    ("POST", "/admin/canned"): Route(
+        ADMIN_ONLY, "/admin/canned", "mode=create&id=authz-form&name=Form&body=Hi", form=True
+    ),
+    ("POST", "/admin/canned/preview"): Route(ADMIN_ONLY, "/admin/canned/preview", "body=Hi", form=True),
+    ("POST", "/admin/canned/<canned_id>/delete"): Route(
+        ADMIN_ONLY, "/admin/canned/authz-form/delete", "", form=True
+    ),
+    ("DELETE", "/api/admin/canned/<canned_id>"): Route(ADMIN_ONLY, "/api/admin/canned/authz-new"),
 }
 
 
@@ -169,6 +310,7 @@ def world(deliver: Deliver, table: Table, api: Api) -> dict[str, str]:
         for mailbox, level in access.items():
             grant(table, mailbox, email, level)
     put_canned(table, CannedResponse(id="authz-canned", name="Hello", body="Hello {{ customer.first_name }}"))
+    agents.put_team(Team(id="authz-team", name="Authz"))
     _, _, detail = api("GET", f"/api/conversations/{first}")
     reply = {"idempotency_key": "authz-reply-0001", "seen_version": detail["version"], "text": "First answer"}
     status, _, sent = api("POST", f"/api/conversations/{first}/replies", body=json.dumps(reply))
@@ -210,6 +352,8 @@ _BY_CALLER: dict[str, dict[str, frozenset[int] | set[int]]] = {
     CONTENT: {OUTSIDER: {404}, FINANCE: {403, 404}, READER: ALLOWED, FULL: ALLOWED, ADMIN: ALLOWED},
     ACT: {OUTSIDER: {404}, FINANCE: {403}, READER: {403}, FULL: ALLOWED, ADMIN: ALLOWED},
     ADMIN_ONLY: {OUTSIDER: {403}, FINANCE: {403}, READER: {403}, FULL: {403}, ADMIN: ALLOWED},
+    REPORTS: {OUTSIDER: {403}, FINANCE: ALLOWED, READER: {403}, FULL: {403}, ADMIN: ALLOWED},
+    COSTS: {OUTSIDER: {403}, FINANCE: ALLOWED, READER: {403}, FULL: {403}, ADMIN: ALLOWED},
 }
 
 

@@ -1,0 +1,1 @@
+"""The product-wide audit log: sign-ins, permission changes, rule changes, assignments, deletions."""

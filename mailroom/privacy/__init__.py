@@ -1,0 +1,1 @@
+"""Data protection: export and erase everything about a contact, and the per-mailbox retention purge."""
