@@ -380,7 +380,7 @@ def test_the_page_shows_views_filters_and_keyboard_help_without_inline_code(worl
     assert status == 200
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert re.search(r'<script src="/static/inbox\.js\?v=[0-9a-f]{12}" defer></script>', page)
-    assert '<link rel="stylesheet" href="/static/inbox.css">' in page
+    assert re.search(r'<link rel="stylesheet" href="/static/inbox\.css\?v=[0-9a-f]{12}">', page)
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # no inline scripts
     assert not re.search(r"\son[a-z]+=", page)  # no inline event handlers
     assert 'href="/mentions"' in page
