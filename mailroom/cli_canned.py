@@ -8,19 +8,13 @@ from typing import Any, TextIO
 
 import click
 
-from mailroom.cli_config import use_sandbox_if_running
+from mailroom.cli_config import sandbox_data_dir, use_sandbox_if_running
 
 FIELDS = ("id", "name", "subject", "body", "mailbox", "team")
 
 
 @click.group()
-@click.option(
-    "--data-dir",
-    default=".data",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A running sandbox's data directory (ignored when MAILROOM_DYNAMODB_ENDPOINT is set).",
-)
+@sandbox_data_dir
 def canned(data_dir: Path) -> None:
     """Canned responses: list, import and export (YAML)."""
     use_sandbox_if_running(data_dir)

@@ -6,9 +6,20 @@ import json
 import os
 from pathlib import Path
 
+import click
+
 from mailroom.settings import reset_settings_cache
 
 SANDBOX_STATE = "sandbox.json"
+
+# The option every command group that talks to the table takes (``data_dir: Path``).
+sandbox_data_dir = click.option(
+    "--data-dir",
+    default=".data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A running sandbox's data directory (ignored when MAILROOM_DYNAMODB_ENDPOINT is set).",
+)
 
 
 def use_sandbox_if_running(data_dir: Path) -> bool:

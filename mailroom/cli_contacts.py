@@ -7,17 +7,11 @@ from pathlib import Path
 
 import click
 
-from mailroom.cli_config import use_sandbox_if_running
+from mailroom.cli_config import sandbox_data_dir, use_sandbox_if_running
 
 
 @click.group()
-@click.option(
-    "--data-dir",
-    default=".data",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A running sandbox's data directory (ignored when MAILROOM_DYNAMODB_ENDPOINT is set).",
-)
+@sandbox_data_dir
 def contacts(data_dir: Path) -> None:
     """Contacts' data: export everything about one, or erase it (GDPR)."""
     use_sandbox_if_running(data_dir)
@@ -79,13 +73,7 @@ def delete_contact(email: str, yes: bool, actor: str | None) -> None:
 
 
 @click.group()
-@click.option(
-    "--data-dir",
-    default=".data",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A running sandbox's data directory (ignored when MAILROOM_DYNAMODB_ENDPOINT is set).",
-)
+@sandbox_data_dir
 def retention(data_dir: Path) -> None:
     """The retention policy: purge raw mail and bodies of conversations older than N days."""
     use_sandbox_if_running(data_dir)

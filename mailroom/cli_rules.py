@@ -8,17 +8,11 @@ from typing import BinaryIO, TextIO
 
 import click
 
-from mailroom.cli_config import use_sandbox_if_running
+from mailroom.cli_config import sandbox_data_dir, use_sandbox_if_running
 
 
 @click.group()
-@click.option(
-    "--data-dir",
-    default=".data",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A running sandbox's data directory (ignored when MAILROOM_DYNAMODB_ENDPOINT is set).",
-)
+@sandbox_data_dir
 def rules(data_dir: Path) -> None:
     """Routing rules: import, export, history and dry runs."""
     use_sandbox_if_running(data_dir)

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, ConditionFailedError, Table, partition
+from mailroom.table.paging import visible_page
 
 Item = dict[str, Any]
 
@@ -21,7 +22,6 @@ NOTIFICATION_ID_PATTERN = r"^\d{4}-\d{2}-\d{2}T[0-9:.]+Z#c[0-9a-z]{6,32}#[a-z_]{
 _NOTIFICATION_ID = re.compile(NOTIFICATION_ID_PATTERN)
 MARK_ALL_LIMIT = 1000
 # Pages read to fill one page of notifications the caller may still see.
-_MAX_PAGES = 10
 
 
 class Notification(BaseModel):
@@ -79,28 +79,17 @@ def list_notifications(
     """``user``'s notifications, newest first, only those ``visible`` says they may still see."""
     if cursor is not None and not _NOTIFICATION_ID.fullmatch(cursor):
         raise InvalidNotificationError("the cursor is not one this page gave out")
-    start: Item | None = notification_key(user, cursor) if cursor else None
-    unread = Condition("attribute_not_exists(#read)", {"#read": "read_at"}) if unread_only else None
-    found: list[Notification] = []
-    for _ in range(_MAX_PAGES):
-        page = table.query(
-            key_condition=partition(keys.user_pk(user), keys.NOTIFY_PREFIX),
-            forward=False,
-            limit=limit,
-            start_key=start,
-            filter_=unread,
-        )
-        for position, item in enumerate(page.items):
-            notification = Notification.model_validate(item)
-            if visible(notification):
-                found.append(notification)
-            if len(found) == limit:
-                at_end = page.last_key is None and position == len(page.items) - 1
-                return NotificationPage(found, None if at_end else notification.id)
-        if page.last_key is None:
-            return NotificationPage(found, None)
-        start = page.last_key
-    return NotificationPage(found, str(start[schema.SK])[len(keys.NOTIFY_PREFIX) :] if start else None)
+    items, next_cursor = visible_page(
+        table,
+        pk=keys.user_pk(user),
+        prefix=keys.NOTIFY_PREFIX,
+        parse=Notification.model_validate,
+        visible=visible,
+        limit=limit,
+        after=cursor,
+        unread_only=unread_only,
+    )
+    return NotificationPage(items, next_cursor)
 
 
 def mark_read(table: Table, user: str, ids: list[str], *, at: str) -> int:

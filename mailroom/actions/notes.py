@@ -49,6 +49,7 @@ from mailroom.ids import random_id
 from mailroom.inbox.directory import list_users, mailbox_directory_key
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, ConditionFailedError, Put, Table, partition, retry_on_conflict
+from mailroom.table.paging import visible_page
 
 Item = dict[str, Any]
 
@@ -57,7 +58,6 @@ _MENTION_ID = re.compile(MENTION_ID_PATTERN)
 # Mentions read per request of "mark all read" (the rest on the next request).
 MARK_ALL_LIMIT = 1000
 # Pages read to fill one page of mentions the caller may still see.
-_MAX_PAGES = 10
 
 
 def note_item(note: Note) -> Item:
@@ -229,29 +229,17 @@ class NoteService:
         it is not one)."""
         if cursor is not None and not _MENTION_ID.fullmatch(cursor):
             raise InvalidActionError("the cursor is not one this API gave out")
-        start: Item | None = mention_key(user, cursor) if cursor else None
-        unread = Condition("attribute_not_exists(#read)", {"#read": "read_at"}) if unread_only else None
-        found: list[Mention] = []
-        for _ in range(_MAX_PAGES):
-            page = self.table.query(
-                key_condition=partition(keys.user_pk(user), keys.MENTION_PREFIX),
-                forward=False,
-                limit=limit,
-                start_key=start,
-                filter_=unread,
-            )
-            for position, item in enumerate(page.items):
-                mention = Mention.model_validate(item)
-                if visible(mention):
-                    found.append(mention)
-                if len(found) == limit:
-                    at_end = page.last_key is None and position == len(page.items) - 1
-                    return MentionPage(found, None if at_end else mention_id(mention))
-            if page.last_key is None:
-                return MentionPage(found, None)
-            start = page.last_key
-        # Many mentions the caller can no longer see in a row: hand back what we have and go on later.
-        return MentionPage(found, str(start[schema.SK])[len(keys.MENTION_PREFIX) :] if start else None)
+        items, next_cursor = visible_page(
+            self.table,
+            pk=keys.user_pk(user),
+            prefix=keys.MENTION_PREFIX,
+            parse=Mention.model_validate,
+            visible=visible,
+            limit=limit,
+            after=cursor,
+            unread_only=unread_only,
+        )
+        return MentionPage(items, next_cursor)
 
     def mark_read(self, user: str, ids: list[str]) -> int:
         """Mark ``user``'s mentions ``ids`` read; unknown ids are ignored. Returns how many changed."""

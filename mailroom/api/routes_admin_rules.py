@@ -17,7 +17,7 @@ from mailroom.api.admin_common import forbidden_page, form_of, is_htmx, query_of
 from mailroom.api.errors import ApiError
 from mailroom.api.guard import current_session
 from mailroom.api.render import page, render
-from mailroom.api.routes_rules import DryRunResponse, MatchedRuleOut
+from mailroom.api.routes_rules import DryRunResponse
 from mailroom.api.rules_form import (
     ACTIONS,
     CONDITIONS,
@@ -258,7 +258,7 @@ def dry_run_draft(request: Annotated[DraftDryRunIn, Body()]) -> DryRunResponse:
         )
     except DryRunError as exc:
         raise ApiError(404 if request.conversation_id else 400, str(exc)) from exc
-    return decision_out(decision)
+    return DryRunResponse.of(decision)
 
 
 def _dry_run(
@@ -272,28 +272,6 @@ def _dry_run(
         raw = eml.encode("utf-8", "surrogateescape")
         return dry_run_raw(routing(), raw, mailbox=mailbox or None, ruleset=ruleset)
     return dry_run_stored(routing(), wiring.store(), str(conversation_id), message_key, ruleset=ruleset)
-
-
-def decision_out(decision: Decision) -> DryRunResponse:
-    return DryRunResponse(
-        matched=[
-            MatchedRuleOut(
-                rule_id=m.rule_id, rule_name=m.rule_name, actions=[a.describe() for a in m.actions]
-            )
-            for m in decision.matched
-        ],
-        tags=decision.tags,
-        team=decision.team,
-        priority=decision.priority,
-        sla_policy=decision.sla_policy,
-        assign_to=decision.assign_to,
-        required_skills=decision.required_skills,
-        auto_reply=decision.auto_reply,
-        spam=decision.spam,
-        sources=decision.sources,
-        explain=decision.explain(),
-        warnings=decision.warnings,
-    )
 
 
 def _json(status: int, body: Any) -> Response[str]:
@@ -475,7 +453,7 @@ def test_rules_form() -> Response[str]:
     if decision.auto_reply and get_canned(wiring.table(), decision.auto_reply) is None:
         warnings.append(f"there is no canned response {decision.auto_reply!r} to auto-reply with")
     return render(
-        "_rules_test.html", decision=decision, result=decision_out(decision), extra=warnings, **context
+        "_rules_test.html", decision=decision, result=DryRunResponse.of(decision), extra=warnings, **context
     )
 
 

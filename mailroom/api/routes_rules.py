@@ -14,6 +14,7 @@ from mailroom.api.guard import current_session
 from mailroom.auth import policy
 from mailroom.routing.dry_run import DryRunError, dry_run_raw, dry_run_stored
 from mailroom.routing.wiring import router as routing
+from mailroom.rules.model import Decision
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
 
@@ -51,6 +52,28 @@ class DryRunResponse(BaseModel):
     explain: list[str]
     warnings: list[str]
 
+    @classmethod
+    def of(cls, decision: Decision) -> DryRunResponse:
+        return cls(
+            matched=[
+                MatchedRuleOut(
+                    rule_id=m.rule_id, rule_name=m.rule_name, actions=[a.describe() for a in m.actions]
+                )
+                for m in decision.matched
+            ],
+            tags=decision.tags,
+            team=decision.team,
+            priority=decision.priority,
+            sla_policy=decision.sla_policy,
+            assign_to=decision.assign_to,
+            required_skills=decision.required_skills,
+            auto_reply=decision.auto_reply,
+            spam=decision.spam,
+            sources=decision.sources,
+            explain=decision.explain(),
+            warnings=decision.warnings,
+        )
+
 
 @router.post("/api/rules/dry-run", summary="Which rules match a message, and what would they do")
 def dry_run(request: Annotated[DryRunRequest, Body()]) -> DryRunResponse:
@@ -70,22 +93,4 @@ def dry_run(request: Annotated[DryRunRequest, Body()]) -> DryRunResponse:
         if request.conversation_id:
             raise NotFoundError(str(exc)) from exc
         raise BadRequestError(str(exc)) from exc
-    return DryRunResponse(
-        matched=[
-            MatchedRuleOut(
-                rule_id=m.rule_id, rule_name=m.rule_name, actions=[a.describe() for a in m.actions]
-            )
-            for m in decision.matched
-        ],
-        tags=decision.tags,
-        team=decision.team,
-        priority=decision.priority,
-        sla_policy=decision.sla_policy,
-        assign_to=decision.assign_to,
-        required_skills=decision.required_skills,
-        auto_reply=decision.auto_reply,
-        spam=decision.spam,
-        sources=decision.sources,
-        explain=decision.explain(),
-        warnings=decision.warnings,
-    )
+    return DryRunResponse.of(decision)
