@@ -7,12 +7,14 @@ PY := $(VENV)/bin/python
 DDB_DIR := .cache/dynamodb-local
 export MAILROOM_DYNAMODB_LOCAL_DIR := $(abspath $(DDB_DIR))
 
-.PHONY: setup run test bench lint synth clean help .java-ok .chromium-ok
+.PHONY: setup run test bench loadtest fuzz lint synth clean help .java-ok .chromium-ok
 
 help:
 	@echo "make run    start the local sandbox with demo data (SMTP 127.0.0.1:2525, web 127.0.0.1:8080)"
 	@echo "make test   run the whole test suite"
 	@echo "make bench  print benchmark figures as JSON"
+	@echo "make fuzz   run each fuzz target for FUZZ_SECONDS (default 60); JSON summary, crashes in test-artifacts/fuzz/"
+	@echo "make loadtest  10,000 mails and agents against a sandbox; figures as JSON, invariants checked"
 	@echo "make lint   ruff and mypy"
 	@echo "make synth  synthesize the CDK app into cdk.out/ (offline)"
 
@@ -50,10 +52,20 @@ test: setup .chromium-ok
 bench: setup
 	$(PY) -m bench
 
+# Options: make loadtest LOADTEST_ARGS="--emails 2000 --senders 4 --agents 8" (python -m bench.load --help).
+loadtest: setup
+	$(PY) -m bench.load $(LOADTEST_ARGS)
+
+# Coverage-guided fuzzing (atheris): each target in fuzz/targets.py for FUZZ_SECONDS, seeded from
+# ../shared/corpus; replay a finding with: $(PY) -m fuzz.run_target TARGET test-artifacts/fuzz/TARGET/crash-...
+FUZZ_SECONDS ?= 60
+fuzz: $(VENV)/.installed
+	$(PY) -m fuzz --seconds $(FUZZ_SECONDS)
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy mailroom functions sandbox infra bench
+	$(VENV)/bin/mypy mailroom functions sandbox infra bench fuzz
 
 # Bundles the Lambda code with pip (wheels cached in .cache/lambda-wheels/: PyPI is needed once), runs
 # cdk-nag (a finding that is neither fixed nor acknowledged fails), then cfn-lint on the template.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import costs, hostile, inbox, ingest, routing, sandbox_latency, workspace
+from bench import costs, hostile, inbox, ingest, routing, sandbox_latency, scale_sim, workspace
 
 
 def main() -> None:
@@ -21,6 +21,7 @@ def main() -> None:
             "workspace": workspace.run(),
             "sandbox_latency": sandbox_latency.run(),
             "costs": costs.run(),
+            "scale": scale_sim.run(),
         }
     finally:
         sys.stdout = figures

@@ -55,11 +55,9 @@ class Snapshot:
 
 def snapshot(table: Table) -> Snapshot:
     from mailroom import clock
+    from mailroom.costs.day_items import read_day_items
 
-    item = table.get(
-        {schema.PK: keys.usage_day_pk(clock.now().date().isoformat()), schema.SK: keys.USAGE_TOTAL}
-    )
-    item = item or {}
+    item = read_day_items(table, clock.now().date().isoformat()).get(keys.USAGE_TOTAL) or {}
     invocations = {
         name.removeprefix("fn_").removesuffix("_n"): Decimal(str(value))
         for name, value in item.items()

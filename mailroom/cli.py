@@ -40,6 +40,14 @@ def main() -> None:
     type=click.IntRange(1, 32),
     help="Concurrent execution environments (processes) of the reply function.",
 )
+@click.option(
+    "--faults",
+    envvar="MAILROOM_FAULTS",
+    default="",
+    metavar="SPEC",
+    help="Inject faults, e.g. 'dynamodb_throttle=0.05,stream_redeliver=0.2,crash=*,seed=7' "
+    "(docs/architecture.md, Fault injection).",
+)
 def sandbox(
     smtp_port: int,
     http_port: int,
@@ -48,10 +56,16 @@ def sandbox(
     domains: tuple[str, ...],
     host: str,
     api_workers: int,
+    faults: str,
 ) -> None:
     """Run the whole pipeline locally: SMTP in, DynamoDB Local, the web UI."""
     from sandbox.app import Sandbox, SandboxConfig
+    from sandbox.faults import parse_faults
 
+    try:
+        fault_config = parse_faults(faults) if faults.strip() else None
+    except ValueError as exc:  # pydantic's ValidationError too
+        raise click.BadParameter(str(exc), param_hint="--faults") from exc
     accepted = set(domains) or ({"acme.test"} if demo else set())
     app = Sandbox(
         SandboxConfig(
@@ -63,6 +77,7 @@ def sandbox(
             demo=demo,
             domains=accepted,
             log=lambda line: click.echo(f"mailroom: {line}", err=True),
+            faults=fault_config,
         )
     )
     try:

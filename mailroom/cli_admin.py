@@ -52,7 +52,7 @@ def _service(actor: str) -> OrgAdmin:
     return OrgAdmin(table_from_settings(), actor=actor, provisioner=provisioner_from_settings())
 
 
-def _run(action: Callable[[], T]) -> T:
+def run_admin(action: Callable[[], T]) -> T:
     """Refusals as one line per field, exit status 1."""
     from pydantic import ValidationError
 
@@ -103,7 +103,7 @@ def _read_text(path: Path | None) -> str | None:
 @click.group()
 @_data_dir
 def mailboxes(data_dir: Path) -> None:
-    """Mailboxes: list, add, edit, disable."""
+    """Mailboxes: list, add, edit, disable, enable."""
     _configure(data_dir)
 
 
@@ -135,6 +135,11 @@ def _mailbox_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--access", multiple=True, help="EMAIL=LEVEL (full, send_as, send_on_behalf, read_only)."
             ),
+            click.option(
+                "--retention-days",
+                type=click.IntRange(min=0),
+                help="Purge raw mail and bodies of conversations inactive for longer (0: keep forever).",
+            ),
         ]
     ):
         func = option(func)
@@ -155,6 +160,7 @@ def mailboxes_add(
     sla_policy: str | None,
     auto_ack: str | None,
     access: tuple[str, ...],
+    retention_days: int | None,
     actor: str,
 ) -> None:
     """Create a mailbox."""
@@ -171,11 +177,12 @@ def mailboxes_add(
                 "sla_policy": sla_policy,
                 "auto_ack": auto_ack,
                 "access": {k: v for k, v in _access(access).items() if v != "none"},
+                "retention_days": retention_days or None,
             }
         )
         return _service(actor).create_mailbox(request)
 
-    created = _run(create)
+    created = run_admin(create)
     click.echo(f"created {created.address}")
 
 
@@ -195,6 +202,7 @@ def mailboxes_edit(
     sla_policy: str | None,
     auto_ack: str | None,
     access: tuple[str, ...],
+    retention_days: int | None,
     clear_aliases: bool,
     enable: bool | None,
     actor: str,
@@ -223,12 +231,22 @@ def mailboxes_edit(
                 else:
                     merged[email] = level
             patch["access"] = merged
+        if retention_days is not None:
+            patch["retention_days"] = retention_days or None
         if enable:
             patch["disabled"] = False
         return service.update_mailbox(address, MailboxPatch.model_validate(patch))
 
-    updated = _run(edit)
+    updated = run_admin(edit)
     click.echo(f"updated {updated.address}")
+
+
+def _set_disabled(address: str, actor: str, *, disabled: bool) -> None:
+    run_admin(lambda: _service(actor).set_mailbox_disabled(address, disabled))
+    if disabled:
+        click.echo(f"disabled {address.lower()}: new mail to it (and its aliases) is refused")
+    else:
+        click.echo(f"enabled {address.lower()}: it accepts mail again")
 
 
 @mailboxes.command("disable")
@@ -236,8 +254,15 @@ def mailboxes_edit(
 @_actor
 def mailboxes_disable(address: str, actor: str) -> None:
     """Refuse new mail to a mailbox (its conversations stay)."""
-    _run(lambda: _service(actor).set_mailbox_disabled(address, True))
-    click.echo(f"disabled {address.lower()}: new mail to it (and its aliases) is refused")
+    _set_disabled(address, actor, disabled=True)
+
+
+@mailboxes.command("enable")
+@click.argument("address")
+@_actor
+def mailboxes_enable(address: str, actor: str) -> None:
+    """Accept mail to a disabled mailbox again."""
+    _set_disabled(address, actor, disabled=False)
 
 
 # -- users ------------------------------------------------------------------------------------------
@@ -246,7 +271,7 @@ def mailboxes_disable(address: str, actor: str) -> None:
 @click.group()
 @_data_dir
 def users(data_dir: Path) -> None:
-    """People: list, invite, set-role, deactivate."""
+    """People: list, invite, set-role, deactivate, activate."""
     _configure(data_dir)
 
 
@@ -297,7 +322,7 @@ def users_invite(
         )
         return _service(actor).invite_user(request)
 
-    user = _run(invite)
+    user = run_admin(invite)
     click.echo(f"invited {user.email} as {user.role.value}")
 
 
@@ -309,7 +334,7 @@ def users_set_role(email: str, role: str, actor: str) -> None:
     """Change someone's role."""
     from mailroom.org.models import UserPatch
 
-    user = _run(lambda: _service(actor).update_user(email, UserPatch.model_validate({"role": role})))
+    user = run_admin(lambda: _service(actor).update_user(email, UserPatch.model_validate({"role": role})))
     click.echo(f"{user.email} is now {user.role.value}")
 
 
@@ -318,10 +343,19 @@ def users_set_role(email: str, role: str, actor: str) -> None:
 @_actor
 def users_deactivate(email: str, actor: str) -> None:
     """Deactivate someone; their open conversations go back to their team's queue."""
-    user, requeued = _run(lambda: _service(actor).deactivate_user(email))
+    user, requeued = run_admin(lambda: _service(actor).deactivate_user(email))
     click.echo(f"deactivated {user.email}; {len(requeued)} conversation(s) back in the queue")
     for conversation_id in requeued:
         click.echo(f"  {conversation_id}")
+
+
+@users.command("activate")
+@click.argument("email")
+@_actor
+def users_activate(email: str, actor: str) -> None:
+    """Reactivate someone who was deactivated: they can sign in and get work again."""
+    user = run_admin(lambda: _service(actor).activate_user(email))
+    click.echo(f"reactivated {user.email}")
 
 
 # -- teams ------------------------------------------------------------------------------------------
@@ -377,7 +411,7 @@ def teams_add(
             fields["members"] = list(members)
         return _service(actor).create_team(TeamCreate.model_validate(fields))
 
-    team = _run(create)
+    team = run_admin(create)
     click.echo(f"created team {team.id}")
 
 
@@ -409,5 +443,5 @@ def teams_edit(
             fields["members"] = list(members)
         return _service(actor).update_team(team_id, TeamPatch.model_validate(fields))
 
-    team = _run(edit)
+    team = run_admin(edit)
     click.echo(f"updated team {team.id}")

@@ -82,19 +82,19 @@ def retention(data_dir: Path) -> None:
 @retention.command("set")
 @click.argument("mailbox")
 @click.argument("days", type=click.IntRange(min=0))
-def set_retention(mailbox: str, days: int) -> None:
-    """Set a mailbox's ``retention_days`` (0: keep forever)."""
-    from mailroom.inbox.directory import mailbox_directory_key
-    from mailroom.table.client import Condition, ConditionFailedError, table_from_settings
+@click.option("--actor", default="cli", show_default=True, help="Who is making the change (audit log).")
+def set_retention(mailbox: str, days: int, actor: str) -> None:
+    """Set a mailbox's ``retention_days`` (0: keep forever), like ``mailboxes edit --retention-days``."""
+    from mailroom.cli_admin import run_admin
+    from mailroom.org.models import MailboxPatch
+    from mailroom.org.service import OrgAdmin
+    from mailroom.table.client import table_from_settings
 
-    try:
-        table_from_settings().update(
-            mailbox_directory_key(mailbox),
-            Condition("SET #days = :days", {"#days": "retention_days"}, {":days": days}),
-            Condition("attribute_exists(#pk)", {"#pk": "PK"}),
+    run_admin(
+        lambda: OrgAdmin(table_from_settings(), actor=actor).update_mailbox(
+            mailbox, MailboxPatch(retention_days=days or None)
         )
-    except ConditionFailedError as exc:
-        raise click.ClickException(f"no mailbox {mailbox}") from exc
+    )
     click.echo(f"{mailbox}: {'kept forever' if days == 0 else f'purged after {days} days'}")
 
 

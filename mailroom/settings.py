@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     sla_warning_minutes: int = Field(default=30, ge=1, le=24 * 60)
     sla_warning_tag: str = Field(default="sla-at-risk", pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     sla_warning_email: bool = False
+    # The route function re-reads the active routing rules at most this often (per container), so a
+    # saved change is live within this many seconds without a redeploy. Each re-read is one
+    # consistent GetItem of the rule set; 0 re-reads it for every message (tests, a local sandbox).
+    rules_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     # Sign-in. "local": the sandbox's own sign-in page and signed tokens; "cognito": Amazon Cognito's
     # hosted UI (authorization code + PKCE) and ID tokens verified against the pool's keys.

@@ -24,7 +24,10 @@ from mailroom.deployment import INGEST, REPLY, ROUTE, STREAM_FUNCTIONS, Function
 from mailroom.settings import reset_settings_cache
 from mailroom.table import schema
 from sandbox.dynamodb_local import DynamoDBLocal, local_client
+from sandbox.faults import ENV_VAR as FAULTS_ENV_VAR
+from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.lambda_context import LambdaContext, load_handler, make_context
+from sandbox.streams import Consumer
 
 TABLE_NAME = "mailroom"
 # Lambda's asynchronous invocation retries a failed event twice before it goes to the on-failure
@@ -63,10 +66,37 @@ class SandboxConfig:
     max_message_bytes: int = 40 * 1024 * 1024
     dynamodb_port: int | None = None
     log: Callable[[str], None] = print
+    faults: FaultConfig | None = None  # fault injection (sandbox/faults.py); None: none
 
 
 def context_factory(spec: FunctionSpec) -> Callable[[], LambdaContext]:
     return lambda: make_context(spec.name, spec.memory_mb, spec.timeout_s)
+
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def invoked_handler(spec: FunctionSpec, faults: FaultInjector | None = None) -> Handler:
+    """A function's handler as the sandbox invokes it: with ``faults``, a simulated crash is a
+    failed invocation (retried like one)."""
+    handler = load_handler(spec)
+    return faults.guard(handler) if faults is not None else handler
+
+
+def stream_consumers(faults: FaultInjector | None = None) -> list[Consumer]:
+    """The stream functions as the poller's consumers, wired as their event source mappings are."""
+    return [
+        Consumer(
+            name=spec.key,
+            handler=invoked_handler(spec, faults),
+            patterns=spec.stream.patterns,
+            batch_size=spec.stream.batch_size,
+            max_retries=spec.stream.max_retries,
+            context_factory=context_factory(spec),
+        )
+        for spec in STREAM_FUNCTIONS
+        if spec.stream is not None
+    ]
 
 
 def sandbox_secret(data_dir: Path) -> str:
@@ -116,6 +146,7 @@ class Sandbox:
         self.smtp: Any = None
         self.http: Any = None
         self.poller: Any = None
+        self.faults: FaultInjector | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -149,6 +180,7 @@ class Sandbox:
         if self.config.demo:
             self._seed_directory()
         self._ensure_an_admin()
+        self._install_faults()
         self._start_stream_poller()
         self._start_smtp()
         self._start_http()
@@ -177,27 +209,32 @@ class Sandbox:
 
     # -- parts ----------------------------------------------------------------------------------
 
+    def _install_faults(self) -> None:
+        """Fault injection: in this process, and (through the environment) in the API workers."""
+        if self.config.faults is None:
+            os.environ.pop(FAULTS_ENV_VAR, None)
+            return
+        from mailroom.table.client import table_from_settings
+
+        os.environ[FAULTS_ENV_VAR] = self.config.faults.as_text()
+        self.faults = FaultInjector(self.config.faults).install(table_from_settings().client)
+        self.config.log(f"injecting faults: {self.config.faults.as_text()}")
+
+    def _handler(self, spec: FunctionSpec) -> Handler:
+        """A function's handler as the sandbox invokes it (a simulated crash fails the invocation)."""
+        return invoked_handler(spec, self.faults)
+
     def _start_stream_poller(self) -> None:
-        from sandbox.streams import Consumer, StreamPoller
+        from sandbox.streams import StreamPoller
 
         assert self.dynamodb is not None
-        consumers = [
-            Consumer(
-                name=spec.key,
-                handler=load_handler(spec),
-                patterns=spec.stream.patterns,
-                batch_size=spec.stream.batch_size,
-                max_retries=spec.stream.max_retries,
-                context_factory=context_factory(spec),
-            )
-            for spec in STREAM_FUNCTIONS
-            if spec.stream is not None
-        ]
+        consumers = stream_consumers(self.faults)
         self.poller = StreamPoller(
             endpoint=self.dynamodb.endpoint,
             table_name=TABLE_NAME,
             consumers=consumers,
             state_dir=self.data_dir / "streams",
+            redeliver=self.faults.redeliver if self.faults is not None else None,
         )
         self.poller.start()
         self._parts.append(self.poller)
@@ -241,7 +278,7 @@ class Sandbox:
 
     def _start_schedule(self) -> None:
         """EventBridge's stand-in: the scheduled sweep every ``SCHEDULE_SECONDS``."""
-        route = load_handler(ROUTE)
+        route = self._handler(ROUTE)
 
         def tick() -> None:
             while not self._stopped.wait(SCHEDULE_SECONDS):
@@ -292,7 +329,7 @@ class Sandbox:
 
     def deliver_to_ingest(self, event: dict[str, Any]) -> None:
         """Invoke ingest as SES does (Event): retried, then recorded in the dead-letter directory."""
-        ingest_handler = load_handler(INGEST)
+        ingest_handler = self._handler(INGEST)
         error = ""
         for _attempt in range(ASYNC_ATTEMPTS):
             try:

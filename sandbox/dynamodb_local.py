@@ -92,7 +92,7 @@ def _free_port() -> int:
 class DynamoDBLocal:
     """One DynamoDB Local server: in memory (``db_path=None``) or persisted under ``db_path``."""
 
-    START_TIMEOUT = 30.0
+    START_TIMEOUT = 120.0  # a JVM on a busy two-core machine can take that long
     STOP_TIMEOUT = 10.0
 
     def __init__(

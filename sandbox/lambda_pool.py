@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from mailroom.deployment import FunctionSpec
+from sandbox.faults import install_from_environment
 from sandbox.lambda_context import load_handler, make_context
 
 _handler: Callable[[dict[str, Any], Any], Any] | None = None
@@ -28,7 +29,8 @@ def _start_environment(spec: FunctionSpec) -> None:
     global _handler, _spec  # noqa: PLW0603 -- per-process state is the point of an environment
     # Ctrl-C reaches the whole process group: the sandbox stops the pool, workers don't react.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _handler = load_handler(spec)
+    faults = install_from_environment()  # the sandbox's --faults reach every environment
+    _handler = faults.guard(load_handler(spec)) if faults is not None else load_handler(spec)
     _spec = spec
 
 

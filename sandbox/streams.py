@@ -18,6 +18,8 @@ Lambda-shaped batches, as the event source mappings of the deployed stack do:
   consumer goes on after it;
 * one batch at a time per consumer and shard, shards in parent-before-child order: per-shard
   ordering is kept, as on Lambda.
+* ``redeliver`` (fault injection, ``sandbox/faults.py``) may have a batch that succeeded delivered
+  once more, as Lambda's at-least-once delivery may: handlers must be idempotent.
 
 Retry counts live in memory only: a restart gives a failing record its retries again.
 
@@ -249,8 +251,12 @@ class StreamPoller:
         poll_interval: float = 0.2,
         dynamodb_client: Any = None,
         streams_client: Any = None,
+        redeliver: Callable[[str], bool] | None = None,
     ) -> None:
         _check_consumers(consumers)
+        # Fault injection (sandbox/faults.py): True when the batch just delivered to the named
+        # consumer is to be delivered again, as Lambda may (at-least-once delivery).
+        self._redeliver = redeliver
         self.endpoint = endpoint
         self.table_name = table_name
         self.consumers = list(consumers)
@@ -581,6 +587,8 @@ class StreamPoller:
             indexes = selected[position : position + size]
             batch = [records[i] for i in indexes]
             failure = self._invoke(consumer, shard_id, batch)
+            if failure is None and self._redeliver is not None and self._redeliver(consumer.name):
+                failure = self._invoke(consumer, shard_id, batch)
             if failure is None:
                 for record in batch:
                     shard.attempts.pop(_seq(record), None)

@@ -10,10 +10,16 @@
 
 DynamoDB Local must be installed (``make setup``); without it the first test that needs it fails
 with a message saying so, rather than being skipped.
+
+Hypothesis profiles (``HYPOTHESIS_PROFILE``): ``dev`` (the default), ``ci`` (chosen when ``CI`` is set:
+the same examples every run, so a submission never lands or fails by chance), ``quick`` (10 examples
+where a test does not set its own count, for iterating) and ``thorough`` (1,000, for a long local
+run). Tests that are slow per example scale their counts from the profile's ``max_examples``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -22,10 +28,19 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import settings as hypothesis_settings
 
 from mailroom import settings
 from mailroom.table.admin import ensure_table
 from sandbox.dynamodb_local import DynamoDBLocal, local_client
+
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("quick", deadline=None, max_examples=10)
+hypothesis_settings.register_profile("thorough", deadline=None, max_examples=1000)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 @pytest.fixture(scope="session")

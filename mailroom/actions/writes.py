@@ -15,6 +15,7 @@ from typing import Any
 from mailroom.actions.model import Change, EventSpec, StaleVersionError
 from mailroom.assignment.errors import ConversationNotFoundError, VersionConflictError
 from mailroom.assignment.load import load_holder, open_count_change
+from mailroom.audit.mirror import audit_mirrors
 from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import AuditEvent
 from mailroom.ids import event_id_for
@@ -86,12 +87,14 @@ def change_actions(
     old: Conversation, change: Change, *, actor: str, at: str, extra: Sequence[TransactAction] = ()
 ) -> list[TransactAction]:
     """The conversation at ``old.version`` becoming ``change.conversation`` (first action), the
-    load counters, the events, then ``extra`` items."""
+    load counters, the events (an assignment's with its copy in the audit log), then ``extra``."""
     new = change.conversation
+    events = [audit_event(new, spec, actor=actor, at=at) for spec in change.events]
     return [
         conversation_put(old, new),
         *load_actions((old, new)),
-        *[Put(event_item(audit_event(new, spec, actor=actor, at=at))) for spec in change.events],
+        *[Put(event_item(event)) for event in events],
+        *audit_mirrors(events),
         *extra,
     ]
 

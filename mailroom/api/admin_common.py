@@ -4,12 +4,12 @@ request's form, and recent conversations to test or preview against."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from mailroom.api import wiring
+from mailroom.api.form_data import read_form
 from mailroom.api.render import page
 from mailroom.api.session import Session
 from mailroom.auth import policy
@@ -19,9 +19,8 @@ from mailroom.inbox.listing import InboxQuery, list_inbox
 
 
 def form_of(router: Router) -> dict[str, str]:
-    """The urlencoded form of the current request (first value of each field)."""
-    fields = parse_qs(router.current_event.decoded_body or "", keep_blank_values=True)
-    return {name: values[0] for name, values in fields.items() if values}
+    """The form of the current request, urlencoded or multipart (first value of each field)."""
+    return read_form(router.current_event).first()
 
 
 def query_of(router: Router) -> dict[str, str]:

@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from mailroom.api import (
     errors,
+    request_body,
     routes_actions,
     routes_admin_canned,
     routes_admin_data,
@@ -26,6 +27,7 @@ from mailroom.api import (
     static_files,
 )
 from mailroom.api.guard import require_session
+from mailroom.api.openapi_document import openapi_document
 from mailroom.api.security import security_headers
 
 OPENAPI_PATH = "/api/openapi.json"
@@ -35,6 +37,7 @@ def create_app() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
     app.use(middlewares=[security_headers, require_session])
     errors.register(app)
+    request_body.register(app)
     app.include_router(routes_auth.router)
     app.include_router(routes_api.router)
     app.include_router(routes_actions.router)
@@ -59,8 +62,8 @@ def create_app() -> APIGatewayHttpResolver:
         return Response(
             status_code=200,
             content_type=content_types.APPLICATION_JSON,
-            body=app.get_openapi_json_schema(
-                title="Mailroom API", version="0.1.0", description="The shared inbox's JSON API."
+            body=openapi_document(
+                app, title="Mailroom API", version="0.1.0", description="The shared inbox's JSON API."
             ),
         )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+from mailroom.api.form_data import read_form
 from mailroom.api.session import Session, authenticate, session_secret
 from mailroom.auth.csrf import CSRF_FORM_FIELD, CSRF_HEADER, check_csrf, requires_csrf
 
@@ -25,12 +26,9 @@ def _presented_csrf(app: ApiGatewayResolver) -> str | None:
     header = event.headers.get(CSRF_HEADER.lower()) or event.headers.get(CSRF_HEADER)
     if header:
         return header
-    content_type = (event.headers.get("content-type") or "").lower()
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        form = parse_qs(event.decoded_body or "")
-        values = form.get(CSRF_FORM_FIELD)
-        return values[0] if values else None
-    return None
+    # A form sent without htmx carries it as a field (urlencoded, or multipart with a file).
+    values = read_form(event).fields.get(CSRF_FORM_FIELD)
+    return values[0] if values else None
 
 
 def _local(url: str) -> str:

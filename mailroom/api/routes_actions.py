@@ -14,7 +14,6 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field
 
 from mailroom.actions.model import (
@@ -35,6 +34,7 @@ from mailroom.api import wiring
 from mailroom.api.access import actionable_conversation, actor_of, readable_conversation
 from mailroom.api.errors import ApiError
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.schemas import ConversationSummary, NoteOut
 from mailroom.auth import policy
 from mailroom.auth.model import Principal
@@ -47,16 +47,6 @@ ConversationId = Annotated[str, Path(pattern=r"^c[0-9a-z]{6,32}$", description="
 
 
 # -- shapes -----------------------------------------------------------------------------------------
-
-
-class RefusalOut(BaseModel):
-    message: str
-    holder: str | None = Field(default=None, description="409: who holds the conversation.")
-    conversation: ConversationSummary | None = Field(
-        default=None, description="409 for a stale seen_version: the conversation as it is now."
-    )
-    changes: list[str] | None = Field(default=None, description="409 stale: what changed since seen_version.")
-    merged_into: str | None = None
 
 
 class MergeOut(BaseModel):
@@ -105,15 +95,12 @@ class MentionsReadOut(BaseModel):
     updated: int
 
 
-_REFUSALS: dict[int, OpenAPIResponse] = {
-    status: {"description": text, "content": {"application/json": {"model": RefusalOut}}}
-    for status, text in (
-        (403, "Visible, but the caller may not change it (read-only access, finance)."),
-        (404, "No such conversation, or one in a mailbox the caller can't see."),
-        (409, "Held by someone else (holder), agent at capacity, stale seen_version, or merged."),
-        (422, "Invalid request."),
-    )
+_MEANINGS = {
+    403: "Visible, but the caller may not change it (read-only access, finance).",
+    404: "No such conversation, or one in a mailbox the caller can't see.",
+    409: "Held by someone else (holder), agent at capacity, stale seen_version, or merged.",
 }
+_REFUSALS = answers(_MEANINGS)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -253,7 +240,7 @@ def merge(conversation_id: ConversationId, request: Annotated[MergeRequest, Body
 @router.post(
     "/api/conversations/<conversation_id>/notes",
     summary="Add an internal note (@name mentions a colleague)",
-    responses=_REFUSALS,
+    responses=answers(_MEANINGS, success=201, description="Added"),
     status_code=201,
 )
 def add_note(conversation_id: ConversationId, request: Annotated[NoteRequest, Body()]) -> NoteCreatedOut:
@@ -269,7 +256,7 @@ def add_note(conversation_id: ConversationId, request: Annotated[NoteRequest, Bo
 @router.get(
     "/api/conversations/<conversation_id>/notes",
     summary="The conversation's internal notes",
-    responses=_REFUSALS,
+    responses=answers({status: _MEANINGS[status] for status in (403, 404)}),
 )
 def list_notes(conversation_id: ConversationId) -> NoteList:
     readable_conversation(_principal(), conversation_id)

@@ -15,6 +15,7 @@ from mailroom.api import wiring
 from mailroom.api.admin_common import forbidden_page, form_of, query_of, recent_conversations
 from mailroom.api.errors import ApiError
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.render import page, render
 from mailroom.api.session import Session
 from mailroom.assignment.store import AssignmentStore
@@ -110,6 +111,11 @@ class PreviewOut(BaseModel):
     body: str
 
 
+_ADMINS = {403: "Admins only"}
+_NO_SUCH = "No such canned response"
+_INVALID = "Invalid: `field` (and `line`) say where; a template that does not render"
+
+
 def _field_error(exc: admin.CannedFieldError) -> ApiError:
     return ApiError(422, f"Invalid request: {exc}", field=exc.field, line=exc.line, reason=exc.reason)
 
@@ -142,7 +148,9 @@ def _render_preview(principal: Principal, request: PreviewIn) -> PreviewOut:
 # -- JSON API -----------------------------------------------------------------------------------------
 
 
-@router.get("/api/admin/canned", summary="Every canned response, most used first (admins)")
+@router.get(
+    "/api/admin/canned", summary="Every canned response, most used first (admins)", responses=answers(_ADMINS)
+)
 def list_canned_api(
     sort: Annotated[Literal["usage", "name"], Query(description="usage (default) or name")] = "usage",
 ) -> CannedList:
@@ -150,8 +158,16 @@ def list_canned_api(
     return CannedList(canned=[CannedOut.of(c) for c in admin.sorted_canned(wiring.table(), sort)])
 
 
-@router.post("/api/admin/canned", summary="Create a canned response (admins)")
-def create_canned_api(request: Annotated[CannedIn, Body()]) -> Response[str]:
+@router.post(
+    "/api/admin/canned",
+    summary="Create a canned response (admins)",
+    responses=answers(
+        {**_ADMINS, 409: "A canned response with this id exists", 422: _INVALID},
+        success=201,
+        description="Created",
+    ),
+)
+def create_canned_api(request: Annotated[CannedIn, Body()]) -> Response[CannedOut]:
     session = _admin()
     try:
         canned = admin.create(wiring.table(), request.canned(request.id), actor=session.principal.email)
@@ -159,15 +175,14 @@ def create_canned_api(request: Annotated[CannedIn, Body()]) -> Response[str]:
         raise _field_error(exc) from exc
     except admin.CannedExistsError as exc:
         raise ApiError(409, str(exc)) from exc
-    return Response(
-        status_code=201, content_type="application/json", body=CannedOut.of(canned).model_dump_json()
-    )
+    return Response(status_code=201, content_type="application/json", body=CannedOut.of(canned))
 
 
 @router.post(
     "/api/admin/canned/preview",
     summary="Render a canned response's templates for a conversation (admins)",
     description="422 with `field` and `line` when a template doesn't render.",
+    responses=answers({**_ADMINS, 404: "No such conversation", 422: _INVALID}),
 )
 def preview_canned_api(request: Annotated[PreviewIn, Body()]) -> PreviewOut:
     session = _admin()
@@ -177,7 +192,11 @@ def preview_canned_api(request: Annotated[PreviewIn, Body()]) -> PreviewOut:
         raise _field_error(exc) from exc
 
 
-@router.get("/api/admin/canned/<canned_id>", summary="One canned response (admins)")
+@router.get(
+    "/api/admin/canned/<canned_id>",
+    summary="One canned response (admins)",
+    responses=answers({**_ADMINS, 404: _NO_SUCH}),
+)
 def get_canned_api(canned_id: Annotated[str, Path(pattern=SLUG)]) -> CannedOut:
     _admin()
     canned = get_canned(wiring.table(), canned_id)
@@ -187,7 +206,9 @@ def get_canned_api(canned_id: Annotated[str, Path(pattern=SLUG)]) -> CannedOut:
 
 
 @router.put(
-    "/api/admin/canned/<canned_id>", summary="Edit a canned response; its usage count is kept (admins)"
+    "/api/admin/canned/<canned_id>",
+    summary="Edit a canned response; its usage count is kept (admins)",
+    responses=answers({**_ADMINS, 404: _NO_SUCH, 422: _INVALID}),
 )
 def put_canned_api(
     canned_id: Annotated[str, Path(pattern=SLUG)], request: Annotated[CannedFields, Body()]
@@ -206,6 +227,12 @@ def put_canned_api(
 @router.delete(
     "/api/admin/canned/<canned_id>",
     summary="Delete a canned response (admins); 409 while a rule auto-replies with it",
+    responses=answers(
+        {**_ADMINS, 404: _NO_SUCH, 409: "A rule auto-replies with it: `rules` names them"},
+        success=204,
+        description="Deleted",
+        content={},
+    ),
 )
 def delete_canned_api(canned_id: Annotated[str, Path(pattern=SLUG)]) -> Response[str]:
     session = _admin()

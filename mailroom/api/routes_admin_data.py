@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from mailroom.api import wiring
 from mailroom.api.errors import ApiError
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.render import page
 from mailroom.audit.csv_export import audit_csv
 from mailroom.audit.log import (
@@ -44,6 +45,11 @@ router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router._
 # One HTTP answer carries at most 6 MB (Lambda), base64 for binary: the zip must stay under this.
 MAX_ZIP_BYTES = 4_000_000
 MAX_EXPORT_SOURCE_BYTES = 20_000_000
+
+
+_ADMINS = {403: "Admins only"}
+_BAD_QUERY = "An invalid period, cursor or limit"
+_NOT_AN_ADDRESS = "Not an email address"
 
 
 def _admin() -> Principal:
@@ -102,7 +108,11 @@ def _out(entry: AuditEntry) -> AuditEntryOut:
     )
 
 
-@router.get("/api/admin/audit", summary="The audit log, newest first (filter by actor, action, period)")
+@router.get(
+    "/api/admin/audit",
+    summary="The audit log, newest first (filter by actor, action, period)",
+    responses=answers({400: _BAD_QUERY, **_ADMINS}),
+)
 def audit_api() -> AuditPageOut:
     _admin()
     params = _params()
@@ -119,7 +129,11 @@ def audit_api() -> AuditPageOut:
     )
 
 
-@router.get("/api/admin/audit.csv", summary="The audit log as CSV (the same filters)")
+@router.get(
+    "/api/admin/audit.csv",
+    summary="The audit log as CSV (the same filters)",
+    responses=answers({400: _BAD_QUERY, **_ADMINS}, content={"text/csv": {"schema": {"type": "string"}}}),
+)
 def audit_csv_api() -> Response[str]:
     _admin()
     query = _query(_params())
@@ -175,7 +189,19 @@ class ErasureOut(BaseModel):
 
 
 # No return annotation on purpose (binary body): see routes_api.get_attachment.
-@router.get("/api/admin/contacts/<email>/export", summary="Everything about a contact, as a zip")
+@router.get(
+    "/api/admin/contacts/<email>/export",
+    summary="Everything about a contact, as a zip",
+    responses=answers(
+        {
+            400: _NOT_AN_ADDRESS,
+            **_ADMINS,
+            404: "Nothing is stored about this address",
+            413: "Too large for one answer: use `mailroom contacts export`",
+        },
+        content={"application/zip": {"schema": {"type": "string"}}},
+    ),
+)
 def export_contact_api(email: str):  # type: ignore[no-untyped-def]
     principal = _admin()
     address = _address(email)
@@ -206,8 +232,18 @@ def export_contact_api(email: str):  # type: ignore[no-untyped-def]
     )
 
 
-@router.post("/api/admin/contacts/<email>/delete", summary="Erase a contact (GDPR): mail, raw store, items")
-def delete_contact_api(email: str, request: Annotated[EraseRequest, Body()]) -> Response[str]:
+@router.post(
+    "/api/admin/contacts/<email>/delete",
+    summary="Erase a contact (GDPR): mail, raw store, items",
+    responses={
+        **answers(
+            {400: _NOT_AN_ADDRESS, **_ADMINS, 422: "confirm does not repeat the address"},
+            description="Erased",
+        ),
+        202: {"description": "Erased in part: more conversations remain; call again"},
+    },
+)
+def delete_contact_api(email: str, request: Annotated[EraseRequest, Body()]) -> Response[ErasureOut]:
     principal = _admin()
     address = _address(email)
     if request.confirm.strip().lower() != address:
@@ -216,7 +252,7 @@ def delete_contact_api(email: str, request: Annotated[EraseRequest, Body()]) -> 
     return Response(
         status_code=200 if report.complete else 202,
         content_type="application/json",
-        body=ErasureOut(**report.as_dict()).model_dump_json(),
+        body=ErasureOut(**report.as_dict()),
     )
 
 

@@ -14,12 +14,12 @@ from urllib.parse import parse_qs, quote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import ValidationError
 
 from mailroom.api import wiring
 from mailroom.api.errors import ApiError
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.render import page, render
 from mailroom.auth import policy
 from mailroom.canned.store import list_canned
@@ -46,11 +46,13 @@ router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router._
 
 T = TypeVar("T")
 
-_REFUSALS: dict[int, OpenAPIResponse] = {
-    403: OpenAPIResponse(description="Admins only"),
-    404: OpenAPIResponse(description="No such mailbox, user or team"),
-    422: OpenAPIResponse(description="Invalid input: `detail` names the field"),
+_REFUSED = {
+    403: "Admins only",
+    404: "No such mailbox, user or team",
+    422: "Invalid input: `detail` names the field",
 }
+_REFUSALS = answers(_REFUSED)
+_CREATED = answers(_REFUSED, success=201, description="Created")
 AddressParam = Annotated[str, Path(max_length=254, description="A mailbox address")]
 EmailParam = Annotated[str, Path(max_length=254, description="A user's email address")]
 TeamParam = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
@@ -117,7 +119,7 @@ def api_get_mailbox(address: AddressParam) -> MailboxOut:
     return run(lambda: service.get_mailbox(address))
 
 
-@router.post("/api/admin/mailboxes", summary="Create a mailbox", responses=_REFUSALS, status_code=201)
+@router.post("/api/admin/mailboxes", summary="Create a mailbox", responses=_CREATED, status_code=201)
 def api_create_mailbox(request: Annotated[MailboxCreate, Body()]) -> MailboxOut:
     service = admin_service()
     return run(lambda: service.create_mailbox(request))
@@ -170,7 +172,7 @@ def api_get_user(email: EmailParam) -> UserOut:
 @router.post(
     "/api/admin/users",
     summary="Invite a user (on AWS Cognito emails them a temporary password)",
-    responses={**_REFUSALS, 502: OpenAPIResponse(description="The sign-in provider refused")},
+    responses=answers({**_REFUSED, 502: "The sign-in provider refused"}, success=201, description="Invited"),
     status_code=201,
 )
 def api_invite_user(request: Annotated[UserInvite, Body()]) -> UserOut:
@@ -223,7 +225,7 @@ def api_get_team(team_id: TeamParam) -> Team:
     return run(lambda: service.get_team(team_id))
 
 
-@router.post("/api/admin/teams", summary="Create a team", responses=_REFUSALS, status_code=201)
+@router.post("/api/admin/teams", summary="Create a team", responses=_CREATED, status_code=201)
 def api_create_team(request: Annotated[TeamCreate, Body()]) -> Team:
     service = admin_service()
     return run(lambda: service.create_team(request))
@@ -271,7 +273,17 @@ def _admin_page(template: str, status: int = 200, **context: Any) -> Response[st
         notice = f"Invited {query['invited']}."
     elif query.get("requeued", "").isdigit():
         notice = f"Deactivated: {query['requeued']} conversation(s) went back to their team's queue."
+    elif query.get("done") in _DONE:
+        notice = _DONE[query["done"]]
     return page(session, template, status, active="admin", notice=notice, **context)
+
+
+# What a one-button change says once done (``?done=``).
+_DONE = {
+    "activated": "Reactivated: they can sign in again and get work.",
+    "enabled": "Enabled: the mailbox accepts mail again.",
+    "disabled": "Disabled: new mail to the mailbox and its aliases is refused.",
+}
 
 
 def _choices(service: OrgAdmin) -> dict[str, Any]:
@@ -357,6 +369,7 @@ def mailbox_page(address: str) -> Response[str]:
     return _admin_page(
         "admin_mailboxes.html",
         mailboxes=None,
+        mailbox=mailbox,
         values=forms.mailbox_values(mailbox),
         errors={},
         editing=mailbox.address,
@@ -397,6 +410,44 @@ def mailbox_update_form(address: str) -> Response[str]:
         done=f"/admin/mailboxes/{quote(address, safe='@')}?saved=1",
         context={"editing": address, "mailboxes": None, **_choices(service)},
     )
+
+
+def _mailbox_state_form(address: str, *, disabled: bool) -> Response[str]:
+    """The mailbox page's Enable / Disable button."""
+    if _not_admin():
+        return _admin_page("admin_mailboxes.html")
+    service = admin_service()
+    try:
+        mailbox = service.set_mailbox_disabled(address, disabled)
+    except NotFoundError:
+        return _admin_page("admin_mailboxes.html", 404, mailboxes=[], missing=address, values={}, errors={})
+    except (OrgError, ValidationError) as exc:  # its stored settings no longer pass: edit them first
+        problems = (
+            field_problems(exc) if isinstance(exc, FieldError | ValidationError) else [("form", str(exc))]
+        )
+        current = service.get_mailbox(address)
+        return _admin_page(
+            "admin_mailboxes.html",
+            422,
+            mailboxes=None,
+            mailbox=current,
+            values=forms.mailbox_values(current),
+            errors=dict(problems),
+            editing=current.address,
+            **_choices(service),
+        )
+    done = "disabled" if disabled else "enabled"
+    return _go(f"/admin/mailboxes/{quote(mailbox.address, safe='@')}?done={done}")
+
+
+@router.post("/admin/mailboxes/<address>/enable", include_in_schema=False)
+def mailbox_enable_form(address: str) -> Response[str]:
+    return _mailbox_state_form(address, disabled=False)
+
+
+@router.post("/admin/mailboxes/<address>/disable", include_in_schema=False)
+def mailbox_disable_form(address: str) -> Response[str]:
+    return _mailbox_state_form(address, disabled=True)
 
 
 @router.get("/admin/people", include_in_schema=False)
@@ -489,6 +540,32 @@ def person_deactivate_form(email: str) -> Response[str]:
             **_choices(service),
         )
     return _go(f"/admin/people/{quote(email, safe='@')}?requeued={len(requeued)}")
+
+
+@router.post("/admin/people/<email>/activate", include_in_schema=False)
+def person_activate_form(email: str) -> Response[str]:
+    """The Reactivate button of a deactivated person's page."""
+    if _not_admin():
+        return _admin_page("admin_people.html")
+    service = admin_service()
+    try:
+        user = service.activate_user(email)
+    except NotFoundError:
+        return _admin_page("admin_people.html", 404, users=[], missing=email, values={}, errors={})
+    except (OrgError, ProvisioningError) as exc:
+        current = service.get_user(email)
+        return _admin_page(
+            "admin_people.html",
+            422,
+            users=None,
+            user=current,
+            error=str(exc),
+            values=forms.user_values(current),
+            errors={},
+            editing=current.email,
+            **_choices(service),
+        )
+    return _go(f"/admin/people/{quote(user.email, safe='@')}?done=activated")
 
 
 @router.get("/admin/teams", include_in_schema=False)

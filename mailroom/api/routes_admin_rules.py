@@ -4,7 +4,6 @@ diffs and one-click restore, a "test this rule set" panel) and the JSON API unde
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -15,7 +14,9 @@ from pydantic import BaseModel, Field, model_validator
 from mailroom.api import wiring
 from mailroom.api.admin_common import forbidden_page, form_of, is_htmx, query_of, recent_conversations
 from mailroom.api.errors import ApiError
+from mailroom.api.form_data import FormData, read_form
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.render import page, render
 from mailroom.api.routes_rules import DryRunResponse
 from mailroom.api.rules_form import (
@@ -96,8 +97,15 @@ class RulesOut(RuleVersionDetail):
     versions: list[RuleVersionOut] = Field(description="Saved versions, newest first (the latest 50).")
 
 
+# Versions count saves: far below this. A larger number would not even fit a DynamoDB number (38
+# digits), and writing one (an expected version is a condition value) failed with a 500.
+MAX_VERSION = 2**53 - 1
+
+
 class RulesIn(BaseModel):
-    expected_version: int = Field(ge=0, description="The version you edited: a stale one is a 409.")
+    expected_version: int = Field(
+        ge=0, le=MAX_VERSION, description="The version you edited: a stale one is a 409."
+    )
     rules: list[dict[str, Any]] | None = Field(
         default=None, max_length=2000, description="The rules as JSON, in evaluation order; or give yaml."
     )
@@ -116,9 +124,12 @@ class SavedOut(BaseModel):
 
 
 class RestoreIn(BaseModel):
-    version: int = Field(ge=0, description="The version whose rules become the next version.")
+    version: int = Field(ge=0, le=MAX_VERSION, description="The version whose rules become the next version.")
     expected_version: int | None = Field(
-        default=None, ge=0, description="The current version as you saw it (default: whatever is current)."
+        default=None,
+        ge=0,
+        le=MAX_VERSION,
+        description="The current version as you saw it (default: whatever is current).",
     )
 
 
@@ -159,6 +170,12 @@ def _parsed(rules: list[dict[str, Any]] | None, text: str | None) -> RuleSet:
         raise ApiError(422, f"Invalid rules: {exc.problems[0]}", problems=problems) from exc
 
 
+_ADMINS = {403: "Admins only"}
+_NO_VERSION = "No such version of the rules"
+_CONFLICT = "Someone saved meanwhile: `current_version` is the version now"
+_INVALID_RULES = "Invalid: each problem at its `path` (and `line` for YAML) in `problems`"
+
+
 def _version_or_404(version: int) -> StoredRuleSet:
     try:
         return rules_admin.get_version(wiring.table(), version)
@@ -170,7 +187,11 @@ def _conflict(exc: RuleSetConflictError) -> ApiError:
     return ApiError(409, str(exc), current_version=load_rules(wiring.table()).version)
 
 
-@router.get("/api/admin/rules", summary="The active routing rules and their saved versions (admins)")
+@router.get(
+    "/api/admin/rules",
+    summary="The active routing rules and their saved versions (admins)",
+    responses=answers(_ADMINS),
+)
 def get_rules() -> RulesOut:
     _admin()
     table = wiring.table()
@@ -189,8 +210,9 @@ def get_rules() -> RulesOut:
         "meanwhile). Invalid rules are refused whole with 422, each problem at its `path` (and `line` "
         "for YAML). Live within a minute."
     ),
+    responses=answers({**_ADMINS, 409: _CONFLICT, 422: _INVALID_RULES}),
 )
-def put_rules(request: Annotated[RulesIn, Body()]) -> Response[str]:
+def put_rules(request: Annotated[RulesIn, Body()]) -> SavedOut:
     session = _admin()
     ruleset = _parsed(request.rules, request.yaml)
     try:
@@ -203,19 +225,29 @@ def put_rules(request: Annotated[RulesIn, Body()]) -> Response[str]:
         )
     except RuleSetConflictError as exc:
         raise _conflict(exc) from exc
-    return _json(200, SavedOut(version=version).model_dump())
+    return SavedOut(version=version)
 
 
-@router.get("/api/admin/rules/versions/<version>", summary="One saved version of the rules (admins)")
-def get_rule_version(version: Annotated[int, Path(ge=0)]) -> RuleVersionDetail:
+@router.get(
+    "/api/admin/rules/versions/<version>",
+    summary="One saved version of the rules (admins)",
+    responses=answers({**_ADMINS, 404: _NO_VERSION}),
+)
+def get_rule_version(version: Annotated[int, Path(ge=0, le=MAX_VERSION)]) -> RuleVersionDetail:
     _admin()
     return RuleVersionDetail.detail(_version_or_404(version))
 
 
-@router.get("/api/admin/rules/diff", summary="A unified diff between two versions' YAML (admins)")
+@router.get(
+    "/api/admin/rules/diff",
+    summary="A unified diff between two versions' YAML (admins)",
+    responses=answers({**_ADMINS, 404: _NO_VERSION}),
+)
 def get_rules_diff(
-    from_: Annotated[int, Query(alias="from", ge=0, description="The older version")],
-    to: Annotated[int | None, Query(ge=0, description="The newer version (default: the active one)")] = None,
+    from_: Annotated[int, Query(alias="from", ge=0, le=MAX_VERSION, description="The older version")],
+    to: Annotated[
+        int | None, Query(ge=0, le=MAX_VERSION, description="The newer version (default: the active one)")
+    ] = None,
 ) -> DiffOut:
     _admin()
     target = load_rules(wiring.table()).version if to is None else to
@@ -229,8 +261,9 @@ def get_rules_diff(
 @router.post(
     "/api/admin/rules/restore",
     summary="Restore a version: its rules are saved as a new version (admins)",
+    responses=answers({**_ADMINS, 404: _NO_VERSION, 409: _CONFLICT}, success=201, description="Saved"),
 )
-def restore_rules(request: Annotated[RestoreIn, Body()]) -> Response[str]:
+def restore_rules(request: Annotated[RestoreIn, Body()]) -> Response[SavedOut]:
     session = _admin()
     _version_or_404(request.version)
     try:
@@ -242,12 +275,20 @@ def restore_rules(request: Annotated[RestoreIn, Body()]) -> Response[str]:
         )
     except RuleSetConflictError as exc:
         raise _conflict(exc) from exc
-    return _json(201, SavedOut(version=version).model_dump())
+    return Response(status_code=201, content_type="application/json", body=SavedOut(version=version))
 
 
 @router.post(
     "/api/admin/rules/dry-run",
     summary="Test unsaved rules (or the active ones) on a stored message or a raw email (admins)",
+    responses=answers(
+        {
+            **_ADMINS,
+            400: "The raw email names no mailbox to arrive in",
+            404: "No such conversation or message",
+            422: _INVALID_RULES,
+        }
+    ),
 )
 def dry_run_draft(request: Annotated[DraftDryRunIn, Body()]) -> DryRunResponse:
     _admin()
@@ -272,10 +313,6 @@ def _dry_run(
         raw = eml.encode("utf-8", "surrogateescape")
         return dry_run_raw(routing(), raw, mailbox=mailbox or None, ruleset=ruleset)
     return dry_run_stored(routing(), wiring.store(), str(conversation_id), message_key, ruleset=ruleset)
-
-
-def _json(status: int, body: Any) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
 
 
 # -- the page -----------------------------------------------------------------------------------------
@@ -377,12 +414,36 @@ def save_rules_form() -> Response[str]:
     return Response(status_code=303, body="", headers={"Location": f"/admin/rules?saved={version}"})
 
 
+def _yaml_of(submitted: FormData) -> tuple[str, str | None]:
+    """(the rules file's text, a refusal): an uploaded file (``yaml_file``) wins over the pasted text."""
+    upload = submitted.files.get("yaml_file")
+    if upload is None:
+        return submitted.first().get("yaml", ""), None
+    text = upload.text()
+    if text is None:
+        return "", f"{upload.filename or 'The file'} is not UTF-8 text: upload the rules as YAML."
+    if len(text) > MAX_YAML:
+        return "", f"{upload.filename or 'The file'} is larger than {MAX_YAML:,} characters."
+    return text, None
+
+
 @router.post("/admin/rules/yaml", include_in_schema=False)
 def import_yaml_form() -> Response[str]:
+    """Import a rules file, pasted (``yaml``) or uploaded (``yaml_file``, multipart)."""
     session = _admin()
-    form = form_of(router)
-    text = form.get("yaml", "")
+    submitted = read_form(router.current_event)
+    form = submitted.first()
     expected = _int(form.get("expected_version"))
+    text, refused = _yaml_of(submitted)
+    if refused:
+        return _page(
+            session,
+            tab="yaml",
+            status_code=422,
+            yaml_text=form.get("yaml", ""),
+            upload_error=refused,
+            expected_version=expected,
+        )
     try:
         ruleset = parse_rules_yaml(text)
     except RulesError as exc:

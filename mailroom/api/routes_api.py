@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from mailroom.api import wiring
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.schemas import (
     ConversationDetail,
     ConversationList,
@@ -42,6 +43,7 @@ from mailroom.storage import BlobNotFoundError
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
 
+_NOT_FOUND = "No such conversation (or attachment), or one in a mailbox the caller can't see."
 ConversationId = Annotated[str, Path(pattern=r"^c[0-9a-z]{6,32}$", description="Conversation id")]
 
 
@@ -73,6 +75,12 @@ def _without_bodies(summary: ConversationSummary, principal: Principal) -> Conve
         "`q`: a customer address, a conversation id, or words that must all occur in the subject "
         "(searches cover every status). `sort=sla` lists only open conversations whose "
         "first-response clock runs, overdue and soonest due first."
+    ),
+    responses=answers(
+        {
+            400: "A cursor from another view, or view and status that disagree.",
+            403: "A team or mailbox filter the caller may not see.",
+        }
     ),
 )
 def get_conversations(
@@ -130,7 +138,11 @@ def _view_of(view: InboxView | None, status: Status | None) -> InboxView:
     return InboxView(status.value)
 
 
-@router.get("/api/conversations/<conversation_id>", summary="One conversation with its messages and events")
+@router.get(
+    "/api/conversations/<conversation_id>",
+    summary="One conversation with its messages and events",
+    responses=answers({404: _NOT_FOUND}),
+)
 def get_conversation(conversation_id: ConversationId) -> ConversationDetail:
     thread = visible_thread(conversation_id)
     principal = session().principal
@@ -150,6 +162,9 @@ def get_conversation(conversation_id: ConversationId) -> ConversationDetail:
 @router.get(
     "/api/conversations/<conversation_id>/messages/<message_key>/attachments/<index>",
     summary="Download an attachment",
+    responses=answers(
+        {404: _NOT_FOUND}, content={"application/octet-stream": {"schema": {"type": "string"}}}
+    ),
 )
 # No return annotation on purpose: with one (Response[bytes]), Powertools' response validation
 # serializes the bytes to text and the download is corrupted.

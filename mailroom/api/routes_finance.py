@@ -31,6 +31,7 @@ from mailroom.api.finance_view import (
     view_json,
 )
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.render import page
 from mailroom.api.session import Session
 from mailroom.auth import policy
@@ -55,6 +56,10 @@ SeatPriceParam = Annotated[
 SeatsParam = Annotated[int | None, Query(ge=0, le=100_000, description="Seats for the comparison")]
 
 
+_COSTS = {403: "Finance and admins only"}
+_ADMINS = {403: "Admins only"}
+
+
 def _session() -> Session:
     return current_session(router.context)
 
@@ -74,6 +79,7 @@ def _json(status: int, body: Any) -> Response[str]:
         "records and the price table in effect each day. `rows` (the grouping, then the shared "
         "overhead, the rest and the metering overhead) add up to `total`. Finance and admins only."
     ),
+    responses=answers(_COSTS),
 )
 def get_costs(
     *,
@@ -100,7 +106,11 @@ def _price_json(version: PriceTable) -> dict[str, Any]:
     return data
 
 
-@router.get("/api/prices", summary="The price table: every version, oldest first (finance and admins)")
+@router.get(
+    "/api/prices",
+    summary="The price table: every version, oldest first (finance and admins)",
+    responses=answers(_COSTS),
+)
 def get_prices() -> dict[str, Any]:
     policy.require_costs(_session().principal)
     return {"versions": [_price_json(v) for v in PriceStore(wiring.table()).versions()]}
@@ -114,6 +124,7 @@ def get_prices() -> dict[str, Any]:
         "amounts in US dollars per the unit listed in `units` of GET /api/prices. The new version "
         "prices days from `effective_from` on; earlier versions are kept."
     ),
+    responses=answers(_ADMINS, success=201, description="Saved"),
 )
 def put_prices(table_input: Annotated[PriceTableInput, Body()]) -> Response[str]:
     principal = _session().principal
@@ -123,12 +134,22 @@ def put_prices(table_input: Annotated[PriceTableInput, Body()]) -> Response[str]
 
 
 class BudgetInput(BaseModel):
+    # Cents at most: DynamoDB stores numbers of at most 38 digits (1e-200 would fail to write).
     amount: Decimal | None = Field(
-        default=None, ge=0, le=100_000_000, allow_inf_nan=False, description="US dollars a month; null clears"
+        default=None,
+        ge=0,
+        le=100_000_000,
+        decimal_places=2,
+        allow_inf_nan=False,
+        description="US dollars a month; null clears",
     )
 
 
-@router.put("/api/costs/budget", summary="Set the monthly budget the forecast is held against (admins)")
+@router.put(
+    "/api/costs/budget",
+    summary="Set the monthly budget the forecast is held against (admins)",
+    responses=answers(_ADMINS),
+)
 def put_budget(budget: Annotated[BudgetInput, Body()]) -> dict[str, Any]:
     principal = _session().principal
     policy.require_admin(principal)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from mailroom.api import wiring
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.render import page, render
 from mailroom.api.routes_admin_org import as_api_error, field_problems
 from mailroom.org import forms
@@ -23,6 +24,7 @@ from mailroom.org.models import MeOut, MePatch, UserOut
 from mailroom.org.service import FieldError, OrgAdmin, OrgError
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router.__init__ unannotated
+_UNKNOWN = "The caller has no user record (a token for someone since removed)"
 
 
 def _service() -> tuple[OrgAdmin, str]:
@@ -41,7 +43,9 @@ def _me(user: UserOut) -> MeOut:
     )
 
 
-@router.get("/api/me", summary="Who I am, my status and my out-of-office periods")
+@router.get(
+    "/api/me", summary="Who I am, my status and my out-of-office periods", responses=answers({404: _UNKNOWN})
+)
 def get_me() -> MeOut:
     service, email = _service()
     try:
@@ -50,7 +54,11 @@ def get_me() -> MeOut:
         raise as_api_error(exc) from exc
 
 
-@router.patch("/api/me", summary="Set my status (available, away) or my out-of-office periods")
+@router.patch(
+    "/api/me",
+    summary="Set my status (available, away) or my out-of-office periods",
+    responses=answers({404: _UNKNOWN, 422: "Invalid: `detail` names the field"}),
+)
 def patch_me(request: Annotated[MePatch, Body()]) -> MeOut:
     service, email = _service()
     try:

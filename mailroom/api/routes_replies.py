@@ -14,6 +14,7 @@ from mailroom.api import wiring
 from mailroom.api.access import CONVERSATION_ID_PATTERN, actionable_conversation, readable_conversation
 from mailroom.api.errors import ApiError, describe
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.workspace import CannedNotFoundError, canned_choices, presence, render_for, send_reply
 from mailroom.auth.model import Principal
 from mailroom.canned.render import TemplateError
@@ -33,6 +34,8 @@ router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves Router._
 
 ConversationId = Annotated[str, Path(pattern=CONVERSATION_ID_PATTERN, description="Conversation id")]
 IdempotencyKey = Annotated[str, Path(pattern=IDEMPOTENCY_KEY_PATTERN)]
+_NOT_FOUND = "No such conversation (or not visible)"
+_NO_CONTENTS = "The caller sees the conversation but not its contents (finance)"
 
 
 class AddressIn(BaseModel):
@@ -136,11 +139,20 @@ def _principal() -> Principal:
     "/api/conversations/<conversation_id>/replies",
     summary="Reply to the customer (exactly once per idempotency key)",
     responses={
-        400: {"description": "A header value contains CR or LF"},
-        403: {"description": "No send right on the mailbox"},
-        404: {"description": "No such conversation (or not visible)"},
-        409: {"description": "Stale (changed since seen_version) or someone else holds it"},
-        422: {"description": "Invalid input, or the idempotency key names another reply"},
+        **answers(
+            {
+                400: "A header value contains CR or LF",
+                403: "No send right on the mailbox",
+                404: _NOT_FOUND,
+                409: "Stale (changed since seen_version) or someone else holds it",
+                422: "Invalid input, or the idempotency key names another reply",
+            },
+            success=201,
+            description="Sent",
+        ),
+        200: {"description": "Sent before: this idempotency key's reply, as it was (a replay)"},
+        202: {"description": "On its way, or in doubt (settle it with .../resolve)"},
+        502: {"description": "The mail provider refused it: the reply with its reason"},
     },
 )
 def post_reply(conversation_id: ConversationId, reply: Annotated[ReplyIn, Body()]) -> Response[ReplyOut]:
@@ -170,6 +182,7 @@ def post_reply(conversation_id: ConversationId, reply: Annotated[ReplyIn, Body()
 @router.get(
     "/api/conversations/<conversation_id>/replies",
     summary="The conversation's replies and their delivery state",
+    responses=answers({403: _NO_CONTENTS, 404: _NOT_FOUND}),
 )
 def get_replies(conversation_id: ConversationId) -> ReplyList:
     conversation = readable_conversation(_principal(), conversation_id)
@@ -179,6 +192,13 @@ def get_replies(conversation_id: ConversationId) -> ReplyList:
 @router.post(
     "/api/conversations/<conversation_id>/replies/<idempotency_key>/resolve",
     summary="Settle a reply whose sending is in doubt",
+    responses=answers(
+        {
+            403: "No send right on the mailbox",
+            404: "No such conversation or reply (or not visible)",
+            409: "The reply is not in doubt",
+        }
+    ),
 )
 def resolve_reply(
     conversation_id: ConversationId, idempotency_key: IdempotencyKey, resolution: Annotated[ResolveIn, Body()]
@@ -192,7 +212,9 @@ def resolve_reply(
 
 
 @router.get(
-    "/api/conversations/<conversation_id>/canned", summary="Canned responses that fit this conversation"
+    "/api/conversations/<conversation_id>/canned",
+    summary="Canned responses that fit this conversation",
+    responses=answers({403: _NO_CONTENTS, 404: _NOT_FOUND}),
 )
 def get_canned(conversation_id: ConversationId) -> CannedList:
     _, choices = canned_choices(_principal(), conversation_id)
@@ -207,6 +229,9 @@ def get_canned(conversation_id: ConversationId) -> CannedList:
 @router.post(
     "/api/conversations/<conversation_id>/canned/<canned_id>/render",
     summary="Render a canned response for this conversation, as the caller",
+    responses=answers(
+        {403: _NO_CONTENTS, 404: "No such conversation or canned response", 422: "It does not render"}
+    ),
 )
 def post_render_canned(
     conversation_id: ConversationId,
@@ -224,6 +249,7 @@ def post_render_canned(
 @router.post(
     "/api/conversations/<conversation_id>/presence",
     summary="Report that the caller is viewing or replying; returns who else is here",
+    responses=answers({404: _NOT_FOUND}),
 )
 def post_presence(conversation_id: ConversationId, heartbeat: Annotated[PresenceIn, Body()]) -> PresenceOut:
     conversation, others = presence(_principal(), conversation_id, heartbeat.state)

@@ -19,6 +19,7 @@ from mailroom import clock
 from mailroom.api import wiring
 from mailroom.api.errors import ApiError
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.api.render import page
 from mailroom.assignment.store import AssignmentStore
 from mailroom.auth import policy
@@ -86,6 +87,13 @@ def _report(query: ReportQuery) -> TeamReport:
         "days are local days in `tz` (an IANA zone). Filter by `mailbox` and by one of `team`, "
         "`agent` or `tag`. Definitions: docs/metrics.md. Medians come from fixed histogram buckets "
         "(each at most 1.5 times as wide as the one before), means are exact."
+    ),
+    responses=answers(
+        {
+            403: "Admins and finance only",
+            404: "A mailbox or team filter that names nothing the caller can see",
+            422: "An unreadable period or time zone",
+        }
     ),
 )
 def team_report(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from mailroom.api import wiring
 from mailroom.api.guard import current_session
+from mailroom.api.openapi_docs import answers
 from mailroom.auth import policy
 from mailroom.routing.dry_run import DryRunError, dry_run_raw, dry_run_stored
 from mailroom.routing.wiring import router as routing
@@ -75,7 +76,17 @@ class DryRunResponse(BaseModel):
         )
 
 
-@router.post("/api/rules/dry-run", summary="Which rules match a message, and what would they do")
+@router.post(
+    "/api/rules/dry-run",
+    summary="Which rules match a message, and what would they do",
+    responses=answers(
+        {
+            400: "The raw email names no mailbox to arrive in",
+            403: "Admins only",
+            404: "No such conversation or message",
+        }
+    ),
+)
 def dry_run(request: Annotated[DryRunRequest, Body()]) -> DryRunResponse:
     principal = current_session(router.context).principal
     if not policy.can_admin(principal):

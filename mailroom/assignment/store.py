@@ -43,7 +43,7 @@ from mailroom.assignment.load import (
     taking_condition,
 )
 from mailroom.assignment.strategy import Choice
-from mailroom.audit.log import audit_item
+from mailroom.audit.mirror import audit_mirror
 from mailroom.domain.agent import Agent
 from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import AuditEvent, EventType
@@ -261,7 +261,7 @@ class AssignmentStore:
             "version": new.version,
         }
         event = self._event(new, EventType.ASSIGNED, actor, data)
-        actions += [Put(event_item(event)), _audit_mirror(event)]
+        actions += [Put(event_item(event)), audit_mirror(event)]
         try:
             self._transact_retrying(actions, conv=conv)
         except TransactionCancelledError as exc:
@@ -350,7 +350,7 @@ class AssignmentStore:
             *status_change_actions(conv, new),
         ]
         event = self._event(new, EventType.UNASSIGNED, actor, data)
-        actions += [Put(event_item(event)), _audit_mirror(event)]
+        actions += [Put(event_item(event)), audit_mirror(event)]
         try:
             self._transact_retrying(actions, conv=conv)
         except TransactionCancelledError as exc:
@@ -391,21 +391,6 @@ class AssignmentStore:
                         raise
                     raise VersionConflictError(conv.id, conv.version) from exc
                 retry_on_conflict(attempt)
-
-
-def _audit_mirror(event: AuditEvent) -> Put:
-    """The product-wide audit log's copy of an assignment event, in the same transaction (so both or
-    neither): ``assignment.assigned`` / ``assignment.unassigned``, keyed by the event's id."""
-    return Put(  # unconditional: a retried transaction writes the same entry at the same key
-        audit_item(
-            actor=event.actor or "system",
-            action=f"assignment.{event.type.value}",
-            target=event.conversation_id,
-            details={"mailbox": event.mailbox, **{k: v for k, v in event.data.items() if k != "version"}},
-            at=event.at,
-            entry_id=event.id,
-        )
-    )
 
 
 def _assignment_error(

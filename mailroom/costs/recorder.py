@@ -2,20 +2,25 @@
 
 Items (quantities only, never money; see :class:`~mailroom.costs.quantities.Q`):
 
-* ``USAGE#<day>`` / ``TOTAL``: everything of the day, invocations and GB-seconds per function
-  (``fn_<function>_n``, ``fn_<function>_gbs``) and the metering's own usage (``m_*``).
-* ``USAGE#<day>`` / ``MAILBOX#<address>``, ``TEAM#<id>``, ``AGENT#<email>``: attributed work.
-* ``USAGE#<day>`` / ``OVERHEAD``: work nobody was named for.
+* ``USAGE#<day>#<shard>`` / ``TOTAL``: everything of the day, invocations and GB-seconds per
+  function (``fn_<function>_n``, ``fn_<function>_gbs``) and the metering's own usage (``m_*``).
+  A day's lines are spread over ``keys.USAGE_SHARDS`` partitions: an invocation writes all its
+  lines to one shard, chosen at random (:attr:`UsagePlan.shard`), and a reader adds the shards
+  up (:mod:`mailroom.costs.day_items`). At a million emails a day, one partition would take
+  hundreds of writes a second on its TOTAL item alone (`docs/scale.md`).
+* ``USAGE#<day>#<shard>`` / ``MAILBOX#<address>``, ``TEAM#<id>``, ``AGENT#<email>``: attributed work.
+* ``USAGE#<day>#<shard>`` / ``OVERHEAD``: work nobody was named for.
 * ``USAGE#CONV#<id>`` / ``DAY#<day>``: one conversation's day (with its mailbox and team). Usage
   recorded while the conversation has no team yet (its first ingest: routing names the team) is
   also kept as ``n_*`` there, and the first recording that knows the team hands it over to the
   team's line (one conditional write), so per-team figures include the mail that opened the
   conversation.
-* ``USAGE#<day>`` / ``TOPCONV``: the day's :data:`TOP_N` costliest conversations, as ranking
-  weights (estimated micro-dollars at the built-in prices); the report prices them exactly from
-  their own items. It is written only while a conversation can enter or climb the board: once
-  full, a conversation at or below its lowest weight (cached per container; weights only grow
-  within a day, so a cached floor is never too high) costs no write.
+* ``USAGE#<day>#<shard>`` / ``TOPCONV``: the shard's :data:`TOP_N` costliest conversations, as
+  ranking weights (estimated micro-dollars at the built-in prices); the report merges the shards'
+  boards and prices them exactly from their own items. It is written only while a conversation
+  can enter or climb the board: once full, a conversation at or below its lowest weight (cached
+  per container and shard; weights only grow within a day, so a cached floor is never too high)
+  costs no write.
 
 Every item stays well under 1 KB, so each update costs one write unit.
 """
@@ -23,6 +28,7 @@ Every item stays well under 1 KB, so each update costs one write unit.
 from __future__ import annotations
 
 import functools
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +59,11 @@ def _one_by_one(tasks: list[Task]) -> list[object]:
     return [task() for task in tasks]
 
 
+def random_shard() -> int:
+    """The day's usage partition an invocation writes to (any one: readers add them all up)."""
+    return secrets.randbelow(keys.USAGE_SHARDS)
+
+
 @dataclass
 class UsagePlan:
     """One invocation's usage, aggregated per item to write."""
@@ -60,6 +71,7 @@ class UsagePlan:
     day: str
     function: str
     invocation_gb_seconds: Decimal
+    shard: int = field(default_factory=random_shard)
     total: Usage = field(default_factory=Usage)
     overhead: Usage = field(default_factory=Usage)
     mailboxes: dict[str, Usage] = field(default_factory=dict)
@@ -104,7 +116,7 @@ class _Floors:
             return self._floors.get(key)
 
     def raise_to(self, key: str, floor: Decimal) -> None:
-        """``key``: ``<table>/<day>``. Only recent days matter: an old day's entry is dropped."""
+        """``key``: ``<table>/<day's partition>``. Only recent days matter: old entries are dropped."""
         with self._lock:
             if len(self._floors) > 64:
                 self._floors = {}
@@ -125,9 +137,10 @@ class UsageRecorder:
         team was known; then the mailbox, team, agent and overhead lines. The writes of each phase
         are independent of each other: ``run`` may make them concurrently."""
         runner = run or _one_by_one
+        day_pk = keys.usage_day_pk(plan.day, plan.shard)
         handed_over = runner(
             [
-                functools.partial(self._conversation_and_board, plan.day, attribution, usage)
+                functools.partial(self._conversation_and_board, plan.day, day_pk, attribution, usage)
                 for attribution, usage in plan.conversations.values()
             ]
         )
@@ -135,7 +148,6 @@ class UsageRecorder:
         for moved in handed_over:
             if isinstance(moved, tuple):
                 _add(teams, moved[0], moved[1])
-        day_pk = keys.usage_day_pk(plan.day)
         tasks: list[Task] = []
         for prefix, dimension in (
             (keys.USAGE_MAILBOX, plan.mailboxes),
@@ -159,10 +171,10 @@ class UsageRecorder:
         runner(tasks)
 
     def _conversation_and_board(
-        self, day: str, attribution: Attribution, usage: Usage
+        self, day: str, day_pk: str, attribution: Attribution, usage: Usage
     ) -> tuple[str, Usage] | None:
         item = self._conversation(day, attribution, usage)
-        self._board(day, attribution.conversation_id, Usage.from_item(item))
+        self._board(day_pk, attribution.conversation_id, Usage.from_item(item))
         if attribution.team:
             return self._hand_over(day, attribution, item)
         return None
@@ -199,7 +211,8 @@ class UsageRecorder:
             f"fn_{plan.function}_n": Decimal(1),
             f"fn_{plan.function}_gbs": plan.invocation_gb_seconds,
         }
-        self._add((keys.usage_day_pk(plan.day), keys.USAGE_TOTAL), plan.day, counters, {"dimension": "TOTAL"})
+        key = (keys.usage_day_pk(plan.day, plan.shard), keys.USAGE_TOTAL)
+        self._add(key, plan.day, counters, {"dimension": "TOTAL"})
 
     # -- items --------------------------------------------------------------------------------------
 
@@ -244,12 +257,14 @@ class UsageRecorder:
         """Ranking weight: estimated micro-dollars at the built-in prices, to 3 decimals."""
         return (cost_of(usage, self.weights_prices) * MICRO).quantize(Decimal("0.001"))
 
-    def _board(self, day: str, conversation_id: str, day_usage: Usage) -> None:
+    def _board(self, day_pk: str, conversation_id: str, day_usage: Usage) -> None:
+        """``day_pk``: the day's partition this invocation writes to (each shard has its board)."""
         weight = self.weight(day_usage)
-        floor = FLOORS.get(f"{self.table.name}/{day}")
+        floor_key = f"{self.table.name}/{day_pk}"
+        floor = FLOORS.get(floor_key)
         if weight <= 0 or (floor is not None and weight <= floor):
             return
-        key = {schema.PK: keys.usage_day_pk(day), schema.SK: keys.USAGE_TOP_CONVERSATIONS}
+        key = {schema.PK: day_pk, schema.SK: keys.USAGE_TOP_CONVERSATIONS}
         entry = f"{WEIGHT_PREFIX}{conversation_id}"
         names = {"#w": entry, "#ids": "ids", "#ver": "ver", "#entity": "entity"}
         try:
@@ -274,14 +289,14 @@ class UsageRecorder:
             self._replace_lowest(key, board, conversation_id, weight)
             return
         if len(_entries(board)) >= TOP_N:
-            FLOORS.raise_to(f"{self.table.name}/{day}", min(_entries(board).values()))
+            FLOORS.raise_to(floor_key, min(_entries(board).values()))
 
     def _replace_lowest(
         self, key: dict[str, str], board: dict[str, Any], conversation_id: str, weight: Decimal
     ) -> None:
         entries = _entries(board)
         lowest = min(entries, key=lambda cid: (entries[cid], cid))
-        day = f"{self.table.name}/{str(key[schema.PK]).rpartition('#')[2]}"
+        day = f"{self.table.name}/{key[schema.PK]}"
         if weight <= entries[lowest]:
             FLOORS.raise_to(day, entries[lowest])
             return

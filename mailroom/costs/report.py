@@ -1,11 +1,13 @@
 """Quantities to money: the finance view's figures for a period.
 
-A day's usage is one query (``USAGE#<day>``: TOTAL, every mailbox, team and agent, OVERHEAD, the
-top-conversations board and Cost Explorer's figures when compared). Each day is priced with the
-price table version in effect on that day; prices are linear, so every grouping adds up exactly:
-the rows of a grouping (mailboxes, teams, agents, conversations or services), the overhead line,
-the metering line and the rest (work of no team, of no agent's reply, of conversations outside the
-top N, of mailboxes the caller may not see) add up to the total, to the last decimal.
+A day's usage is one query per partition of the day, made at once (``USAGE#<day>`` and its
+shards: TOTAL, every mailbox, team and agent, OVERHEAD, the top-conversations board, and Cost
+Explorer's figures when compared; :mod:`mailroom.costs.day_items` adds the shards up). Each day is
+priced with the price table version in effect on that day; prices are linear, so every grouping
+adds up exactly: the rows of a grouping (mailboxes, teams, agents, conversations or services), the
+overhead line, the metering line and the rest (work of no team, of no agent's reply, of
+conversations outside the top N, of mailboxes the caller may not see) add up to the total, to the
+last decimal.
 
 Days are UTC days, as AWS bills them; a time zone only says which day "today" is.
 """
@@ -21,12 +23,13 @@ from decimal import Context, Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
+from mailroom.costs.day_items import read_day_items
 from mailroom.costs.price_store import PriceStore, in_effect
 from mailroom.costs.prices import PriceTable, Service, cost_by_service, metering_usage
 from mailroom.costs.quantities import Q, Usage
 from mailroom.costs.recorder import board_entries
 from mailroom.table import keys, schema
-from mailroom.table.client import Condition, Table, partition
+from mailroom.table.client import Condition, Table
 
 MAX_DAYS = 92
 ZERO = Decimal(0)
@@ -83,7 +86,7 @@ class DayUsage:
 
 
 def read_day(table: Table, day: date) -> DayUsage:
-    items = table.query_all(key_condition=partition(keys.usage_day_pk(day.isoformat())), max_items=5000)
+    items = read_day_items(table, day.isoformat()).values()
     total, metering, overhead = Usage(), Usage(), Usage()
     dims: dict[str, dict[str, Usage]] = {keys.USAGE_MAILBOX: {}, keys.USAGE_TEAM: {}, keys.USAGE_AGENT: {}}
     functions: dict[str, tuple[Decimal, Decimal]] = {}

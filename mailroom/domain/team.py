@@ -20,13 +20,18 @@ class Strategy(StrEnum):
     SKILLS = "skills"  # only agents with every required skill, least loaded first
 
 
+MAX_SLA_MINUTES = 366 * 24 * 60
+
+
 class SlaPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
-    first_response_minutes: int = Field(gt=0)
-    resolution_minutes: int = Field(gt=0)
+    # At most a year: a longer clock is no SLA, and an unbounded one overflows date arithmetic (and
+    # DynamoDB's 38-digit numbers).
+    first_response_minutes: int = Field(gt=0, le=MAX_SLA_MINUTES)
+    resolution_minutes: int = Field(gt=0, le=MAX_SLA_MINUTES)
     # Count only the team calendar's open hours (True) or wall-clock time (False).
     business_hours: bool = True
 

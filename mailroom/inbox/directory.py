@@ -6,9 +6,11 @@ further (name, team, signature, access) later.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from typing import Any
 
-from mailroom.table import schema
+from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table, Update
 from mailroom.table.expressions import set_fields
 
@@ -20,7 +22,10 @@ def mailbox_directory_key(address: str) -> dict[str, Any]:
 
 
 def register_mailbox_update(address: str, at: str) -> Update:
-    """Idempotent upsert of a directory entry, counting the conversations opened in the mailbox."""
+    """Idempotent upsert of a directory entry, counting the conversation that registers it. Ingest
+    uses it only while the mailbox has no entry; later conversations are counted on the mailbox's
+    counter items (:func:`count_conversation_update`), never on the entry (it carries the access
+    map: rewriting it per conversation is what would not scale)."""
     return Update(
         mailbox_directory_key(address),
         Condition(
@@ -35,6 +40,35 @@ def register_mailbox_update(address: str, at: str) -> Update:
             {":entity": "mailbox", ":address": address.lower(), ":at": at, ":one": 1},
         ),
     )
+
+
+def count_conversation_update(address: str) -> Update:
+    """One more conversation in the mailbox, on one of its small counter items (at random)."""
+    shard = secrets.randbelow(keys.MAILBOX_COUNTER_SHARDS)
+    return Update(
+        {schema.PK: keys.mailbox_counter_pk(address), schema.SK: keys.mailbox_counter_sk(shard)},
+        Condition(
+            "SET #entity = :entity ADD #conversations :one",
+            {"#entity": "entity", "#conversations": "conversation_count"},
+            {":entity": "mailbox_counter", ":one": 1},
+        ),
+    )
+
+
+def conversation_counts(table: Table, addresses: Sequence[str]) -> dict[str, int]:
+    """Conversations opened in each mailbox, from its counter items (the entry's own count, from
+    its registration and from before the counters, is added by the caller that has the entry)."""
+    wanted = [
+        {schema.PK: keys.mailbox_counter_pk(a), schema.SK: keys.mailbox_counter_sk(n)}
+        for a in addresses
+        for n in range(keys.MAILBOX_COUNTER_SHARDS)
+    ]
+    counts = {a.lower(): 0 for a in addresses}
+    for start in range(0, len(wanted), 100):
+        for item in table.batch_get(wanted[start : start + 100]):
+            address = str(item[schema.PK]).removeprefix(keys.mailbox_counter_pk(""))
+            counts[address] = counts.get(address, 0) + int(item.get("conversation_count") or 0)
+    return counts
 
 
 def list_mailboxes(table: Table) -> list[dict[str, Any]]:

@@ -6,8 +6,12 @@ stored message, the conversation's next state and the audit events. No I/O: the 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
 
 from mailroom.domain.conversation import REOPENABLE, Conversation, Status
 from mailroom.domain.event import AuditEvent, EventType
@@ -18,6 +22,15 @@ from mailroom.mail.model import Address, MessageFlag, ParsedMessage
 from mailroom.mail.subject import normalize_subject
 
 SNIPPET_CHARS = 200
+# A DynamoDB item holds at most 400 KB. The message item's parts that grow with hostile mail are each
+# bounded (inline body: MAILROOM_INLINE_BODY_LIMIT_BYTES, at most 200 KB; headers: HEADER_BUDGET_BYTES;
+# subject: 8,192 characters; attachment listing: ATTACHMENT_LIST_BUDGET), and the address and
+# Message-ID lists are trimmed to keep the whole within MESSAGE_BUDGET (measured as JSON, which
+# counts a little more than DynamoDB does).
+ATTACHMENT_LIST_BUDGET = 96_000
+MESSAGE_BUDGET = 360_000
+_TRIMMABLE = ("to", "cc", "reply_to", "references", "in_reply_to")
+PREVIEW_CHARS = 1_000  # text kept in the item when the whole body goes to the raw store
 HEADER_BUDGET_BYTES = 8_000
 # Mail that is not a person waiting for us: it neither reopens a conversation nor starts a wait.
 _NOT_A_PERSON = frozenset({MessageFlag.AUTO_REPLY, MessageFlag.BOUNCE, MessageFlag.BULK})
@@ -45,6 +58,69 @@ class Body:
     text: str
     html: str | None  # sanitized
     ref: str | None  # raw-store key of the full body when it is too large to inline
+
+
+def attachment_refs(parsed: ParsedMessage, message_key: str) -> list[AttachmentRef]:
+    """Where each attachment of the message is stored (``attachments/<message key>/<n>``): a retry
+    computes the same keys, so storing them again overwrites rather than adds.
+
+    The message item lists them, and a DynamoDB item holds at most 400 KB: the attachments past
+    :data:`ATTACHMENT_LIST_BUDGET` bytes of listing (hundreds of parts with long names) are left
+    in the raw mail, and :func:`plan_ingest` flags the message truncated."""
+    refs: list[AttachmentRef] = []
+    used = 0
+    for index, attachment in enumerate(parsed.attachments):
+        ref = AttachmentRef(
+            index=index,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            size=attachment.size,
+            sha256=attachment.sha256,
+            key=f"attachments/{message_key}/{index}",
+            content_id=attachment.content_id,
+            inline=attachment.inline,
+        )
+        used += _json_size(ref)
+        if used > ATTACHMENT_LIST_BUDGET:
+            break
+        refs.append(ref)
+    return refs
+
+
+def _json_size(value: BaseModel | list[Any]) -> int:
+    """Bytes as JSON: a little over what DynamoDB counts for the same attributes."""
+    if isinstance(value, BaseModel):
+        return len(value.model_dump_json(by_alias=True).encode("utf-8", "surrogatepass"))
+    return len(json.dumps(value, default=_jsonable, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _jsonable(value: object) -> object:
+    return value.model_dump(mode="json", by_alias=True) if isinstance(value, BaseModel) else str(value)
+
+
+def fit_message(message: StoredMessage) -> tuple[StoredMessage, bool]:
+    """The message within :data:`MESSAGE_BUDGET`, and whether anything had to go: the longest of its
+    address and Message-ID lists is halved until it fits (the raw mail keeps them all). Everything
+    else an item holds is bounded on its own (body, headers, subject, attachment listing)."""
+    trimmed = False
+    while _json_size(message) > MESSAGE_BUDGET:
+        name = max(_TRIMMABLE, key=lambda field: _json_size(getattr(message, field)))
+        values = getattr(message, name)
+        if not values:
+            break
+        message = message.model_copy(update={name: values[: len(values) // 2]})
+        trimmed = True
+    return message, trimmed
+
+
+def body_of(text: str, html: str | None, message_key: str, *, inline_limit: int) -> tuple[Body, bytes | None]:
+    """The body as the message item carries it, and the JSON document to store at its ``ref`` when
+    text and HTML together are over ``inline_limit`` bytes (the item then keeps a text preview)."""
+    size = len(text.encode("utf-8")) + len((html or "").encode("utf-8"))
+    if size <= inline_limit:
+        return Body(text=text, html=html, ref=None), None
+    payload = json.dumps({"text": text, "html": html}, ensure_ascii=False).encode("utf-8")
+    return Body(text=text[:PREVIEW_CHARS], html=None, ref=f"bodies/{message_key}.json"), payload
 
 
 @dataclass
@@ -156,6 +232,10 @@ def plan_ingest(
         routable=not quarantined,
         threaded_by=match.threaded_by.value,
     )
+    message, trimmed = fit_message(message)
+    if trimmed or len(attachments) < len(parsed.attachments):  # the raw mail has the rest
+        flags.add(MessageFlag.TRUNCATED)
+        message.flags = sorted(flags)
 
     def event(kind: EventType, **data: object) -> AuditEvent:
         return AuditEvent(

@@ -7,7 +7,7 @@ from typing import Any
 from mailroom.assignment.load import status_change_actions
 from mailroom.domain.conversation import Conversation
 from mailroom.inbox.contacts import contact_conversations
-from mailroom.inbox.directory import register_mailbox_update
+from mailroom.inbox.directory import count_conversation_update, get_mailbox, register_mailbox_update
 from mailroom.ingest.build import IngestPlan
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Put, Table, TransactAction, Update
@@ -30,6 +30,7 @@ class IngestRepository:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        self._registered: set[str] = set()  # mailboxes known to have a directory entry
 
     def conversation_ids_by_message_id(self, message_ids: list[str], mailbox: str) -> dict[str, str]:
         wanted = [
@@ -78,8 +79,22 @@ class IngestRepository:
             # A reopen puts the conversation back on its owner's load, in the same transaction.
             actions += status_change_actions(plan.previous, conversation)
         if plan.is_new_conversation:
-            actions.append(register_mailbox_update(conversation.mailbox, message.received_at))
+            actions.append(self._count_conversation(conversation.mailbox, message.received_at))
         self.table.transact_write(actions)
+        if plan.is_new_conversation:
+            self._registered.add(conversation.mailbox.lower())
+
+    def _count_conversation(self, mailbox: str, at: str) -> Update:
+        """The mailbox's first conversation registers its directory entry (and is counted there);
+        later ones are counted on the mailbox's small counter items, never on the entry, which
+        carries the access map (docs/scale.md). Entries are never deleted, so a mailbox seen
+        registered stays so: one read of the entry per container and mailbox."""
+        address = mailbox.lower()
+        if address not in self._registered and get_mailbox(self.table, address) is not None:
+            self._registered.add(address)
+        if address in self._registered:
+            return count_conversation_update(address)
+        return register_mailbox_update(address, at)
 
     @staticmethod
     def _conversation_condition(plan: IngestPlan) -> Condition:

@@ -7,15 +7,15 @@ deterministic keys, and the table write for each mailbox is one conditional tran
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 
 from mailroom.clock import iso, parse_iso
 from mailroom.domain.message import AttachmentRef
+from mailroom.faultpoints import checkpoint
 from mailroom.ids import message_key_for
 from mailroom.inbox.directory import list_mailboxes
-from mailroom.ingest.build import Body, Envelope, customer_of, plan_ingest
+from mailroom.ingest.build import Body, Envelope, attachment_refs, body_of, customer_of, plan_ingest
 from mailroom.ingest.fingerprint import content_fingerprint, variant_identity
 from mailroom.ingest.recipients import Recipient, mailbox_routes, route_recipients
 from mailroom.ingest.repository import CONVERSATION_ACTION, MESSAGE_ID_ACTION, IngestRepository
@@ -33,7 +33,6 @@ from mailroom.table.client import TransactionCancelledError, retry_on_conflict
 from mailroom.usage import attribute, record_ses_inbound
 
 MAX_COMMIT_ATTEMPTS = 8
-PREVIEW_CHARS = 1_000
 
 
 class RawMailMissingError(RuntimeError):
@@ -122,6 +121,7 @@ class Ingestor:
                     self._store_attachments(parsed, key),
                     self._store_body(parsed.text, html, key),
                 )
+                checkpoint("ingest.after_parts_stored")
             attachments, body = stored_parts[key]
             match = find_thread(
                 mailbox=mailbox,
@@ -159,6 +159,7 @@ class Ingestor:
                     retry_on_conflict(attempt)
                     continue
                 raise
+            checkpoint("ingest.after_commit")
             attribute(conversation_id=plan.conversation.id, mailbox=mailbox, team=plan.conversation.team)
             return IngestOutcome(
                 mailbox=mailbox,
@@ -203,29 +204,14 @@ class Ingestor:
         )
 
     def _store_attachments(self, parsed: ParsedMessage, message_key: str) -> list[AttachmentRef]:
-        refs: list[AttachmentRef] = []
-        for index, attachment in enumerate(parsed.attachments):
-            key = f"attachments/{message_key}/{index}"
-            self.store.put(key, attachment.data, attachment.content_type)
-            refs.append(
-                AttachmentRef(
-                    index=index,
-                    filename=attachment.filename,
-                    content_type=attachment.content_type,
-                    size=attachment.size,
-                    sha256=attachment.sha256,
-                    key=key,
-                    content_id=attachment.content_id,
-                    inline=attachment.inline,
-                )
-            )
+        refs = attachment_refs(parsed, message_key)  # those the message item can list
+        for ref in refs:
+            attachment = parsed.attachments[ref.index]
+            self.store.put(ref.key, attachment.data, attachment.content_type)
         return refs
 
     def _store_body(self, text: str, html: str | None, message_key: str) -> Body:
-        size = len(text.encode("utf-8")) + len((html or "").encode("utf-8"))
-        if size <= self.settings.inline_body_limit_bytes:
-            return Body(text=text, html=html, ref=None)
-        key = f"bodies/{message_key}.json"
-        payload = json.dumps({"text": text, "html": html}, ensure_ascii=False).encode("utf-8")
-        self.store.put(key, payload, "application/json")
-        return Body(text=text[:PREVIEW_CHARS], html=None, ref=key)
+        body, payload = body_of(text, html, message_key, inline_limit=self.settings.inline_body_limit_bytes)
+        if body.ref is not None and payload is not None:
+            self.store.put(body.ref, payload, "application/json")
+        return body

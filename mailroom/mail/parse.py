@@ -528,7 +528,8 @@ class _RawPolicy(Compat32):
 _POLICY = _RawPolicy()
 _HEADER_PARSER = BytesHeaderParser(policy=_POLICY)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+# RFC 6838 4.2: type and subtype names are at most 127 characters each.
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
 _ParamValue = str | tuple[str | None, str | None, str]

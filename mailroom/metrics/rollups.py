@@ -27,6 +27,7 @@ from typing import Any
 
 from mailroom.assignment.store import AssignmentStore
 from mailroom.domain.event import AuditEvent
+from mailroom.faultpoints import checkpoint
 from mailroom.metrics.model import (
     Contribution,
     ConversationState,
@@ -169,6 +170,7 @@ class MetricsWriter:
         for group in by_conversation.values():
             for written in self._apply_conversation(group):
                 done.update((id(applied.event), applied) for applied in written.applied)
+            checkpoint("metrics.after_conversation_written")
         return [done.get(id(event), Applied(event)) for event in events]
 
     def _apply_conversation(self, events: list[AuditEvent]) -> list[Written]:

@@ -153,6 +153,7 @@ def mailbox_values(mailbox: MailboxOut | None) -> dict[str, Any]:
             "sla_policy": "",
             "auto_ack": "",
             "disabled": False,
+            "retention_days": "",
             "access": {},
         }
     return {
@@ -164,6 +165,7 @@ def mailbox_values(mailbox: MailboxOut | None) -> dict[str, Any]:
         "sla_policy": mailbox.sla_policy or "",
         "auto_ack": mailbox.auto_ack or "",
         "disabled": mailbox.disabled,
+        "retention_days": str(mailbox.retention_days or ""),
         "access": {email: level.value for email, level in mailbox.access.items()},
     }
 
@@ -178,6 +180,7 @@ def mailbox_form_values(form: Form, *, address: str | None = None) -> dict[str, 
         "sla_policy": _one(form, "sla_policy"),
         "auto_ack": _one(form, "auto_ack"),
         "disabled": _one(form, "disabled") in {"on", "1", "true"},
+        "retention_days": _one(form, "retention_days"),
         "access": {
             name[len(ACCESS_PREFIX) :]: _one(form, name)
             for name in form
@@ -197,6 +200,7 @@ def mailbox_payload(values: Mapping[str, Any]) -> dict[str, Any]:
         "auto_ack": _opt(values["auto_ack"]),
         "access": dict(values["access"]),
         "disabled": bool(values["disabled"]),
+        "retention_days": _opt(values.get("retention_days", "")),  # empty: kept forever
     }
 
 

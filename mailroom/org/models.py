@@ -22,6 +22,7 @@ from mailroom.schedule.model import WeeklySchedule
 
 _ADDRESS = re.compile(r"^[^@\s<>\",;()\[\]]+@[^@\s<>\",;()\[\]]+$")
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
+MAX_RETENTION_DAYS = 36_500
 
 
 def _address(value: str) -> str:
@@ -87,6 +88,13 @@ class MailboxSettings(BaseModel):
     )
     access: dict[Address, Access] = Field(default_factory=dict, description="email -> access level")
     disabled: bool = Field(default=False, description="A disabled mailbox refuses new mail.")
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_RETENTION_DAYS,
+        description="Raw mail and bodies of conversations inactive for longer are purged by the "
+        "scheduled job (metrics and costs stay); none: kept forever.",
+    )
 
     @field_validator("aliases")
     @classmethod
@@ -111,6 +119,9 @@ class MailboxPatch(BaseModel):
     auto_ack: OptionalId = None
     access: dict[Address, Access] | None = None
     disabled: bool | None = None
+    retention_days: int | None = Field(
+        default=None, ge=1, le=MAX_RETENTION_DAYS, description="null: kept forever."
+    )
 
 
 class MailboxOut(MailboxCreate):

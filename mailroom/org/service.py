@@ -27,6 +27,7 @@ from mailroom.domain.conversation import Status
 from mailroom.domain.team import Team
 from mailroom.inbox import directory
 from mailroom.org.models import (
+    MAX_RETENTION_DAYS,
     MailboxCreate,
     MailboxOut,
     MailboxPatch,
@@ -37,6 +38,7 @@ from mailroom.org.models import (
     UserPatch,
 )
 from mailroom.org.provisioning import LocalProvisioner, Provisioner
+from mailroom.privacy.retention import retention_days
 from mailroom.schedule.model import ALWAYS_OPEN
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table, retry_on_conflict
@@ -85,13 +87,15 @@ class OrgAdmin:
     # -- mailboxes ---------------------------------------------------------------------------------
 
     def list_mailboxes(self) -> list[MailboxOut]:
-        return [_mailbox_out(item) for item in directory.list_mailboxes(self.table)]
+        items = directory.list_mailboxes(self.table)
+        counts = directory.conversation_counts(self.table, [_address(item) for item in items])
+        return [_mailbox_out(item, counts) for item in items]
 
     def get_mailbox(self, address: str) -> MailboxOut:
         item = directory.get_mailbox(self.table, address)
         if item is None:
             raise NotFoundError(f"no mailbox {address}")
-        return _mailbox_out(item)
+        return _mailbox_out(item, directory.conversation_counts(self.table, [_address(item)]))
 
     def create_mailbox(self, request: MailboxCreate) -> MailboxOut:
         if directory.get_mailbox(self.table, request.address) is not None:
@@ -432,9 +436,15 @@ def _team(team_id: str, fields: dict[str, Any]) -> Team:
     return Team.model_validate({"id": team_id, **fields})
 
 
-def _mailbox_out(item: dict[str, Any]) -> MailboxOut:
+def _address(item: dict[str, Any]) -> str:
+    return str(item.get("address") or item[schema.SK])
+
+
+def _mailbox_out(item: dict[str, Any], counts: dict[str, int]) -> MailboxOut:
+    """``counts``: conversations on the mailboxes' counter items; the entry's own count (its
+    registration, and what was counted there before the counters) is added."""
     return MailboxOut(
-        address=str(item.get("address") or item[schema.SK]),
+        address=_address(item),
         name=str(item.get("name") or ""),
         aliases=[str(a) for a in item.get("aliases") or []],
         signature=item.get("signature") if isinstance(item.get("signature"), str) else None,
@@ -443,9 +453,15 @@ def _mailbox_out(item: dict[str, Any]) -> MailboxOut:
         auto_ack=item.get("auto_ack") or None,
         access=mailbox_grants(item),
         disabled=bool(item.get("disabled", False)),
-        conversation_count=int(item.get("conversation_count") or 0),
+        retention_days=_retention(item),
+        conversation_count=int(item.get("conversation_count") or 0) + counts.get(_address(item).lower(), 0),
         created_at=item.get("created_at"),
     )
+
+
+def _retention(item: dict[str, Any]) -> int | None:
+    days = retention_days(item)
+    return min(days, MAX_RETENTION_DAYS) if days else None  # set by hand past the form's bound
 
 
 def _user_out(user: dict[str, Any], agent: Agent | None) -> UserOut:

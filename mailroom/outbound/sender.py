@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,9 +14,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
+from mailroom.faultpoints import checkpoint
 from mailroom.settings import Settings, get_settings
 from mailroom.storage.local import LocalStore
-from mailroom.usage import current_meter, metered
+from mailroom.usage import current_meter
 
 
 class SendRefusedError(Exception):
@@ -84,17 +87,36 @@ class SesSender:
 
 
 class OutboxSender:
-    """The sandbox's SES: each message becomes ``<outbox>/<message id>.eml``."""
+    """The sandbox's SES: each send becomes ``<outbox>/<message id>.eml``. Like a mail in the
+    customer's inbox, a second send of one message is a second file (``<message id>-2.eml``),
+    never an overwrite: a double send shows."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.store = LocalStore(directory)
 
     def send(self, raw: bytes, *, message_id: str) -> str:
         safe = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in message_id)
-        with metered(propagate=False):  # this directory stands in for SES, not for S3: no S3 request
-            self.store.put(f"{safe}.eml", raw, "message/rfc822")
+        name = self._write_new(safe, raw)
         _meter(len(raw))
-        return f"outbox-{safe}"
+        checkpoint("outbox.after_write")  # the sandbox may lose SES's answer here (a send in doubt)
+        return f"outbox-{name.removesuffix('.eml')}"
+
+    def _write_new(self, stem: str, raw: bytes) -> str:
+        """Write ``raw`` whole under the first free name (a hard link is atomic and never replaces)."""
+        fd, tmp = tempfile.mkstemp(dir=self.store.root, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(raw)
+            for copy in itertools.count(1):
+                name = f"{stem}.eml" if copy == 1 else f"{stem}-{copy}.eml"
+                try:
+                    os.link(tmp, self.store.root / name)
+                except FileExistsError:
+                    continue
+                return name
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def list(self) -> list[Path]:
         return sorted(self.store.root.glob("*.eml"), key=lambda p: p.stat().st_mtime)

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from mailroom import clock
 from mailroom.assignment.errors import ConversationNotFoundError
 from mailroom.domain.conversation import Conversation
+from mailroom.faultpoints import checkpoint
 from mailroom.ids import random_id
 from mailroom.observability import logger
 from mailroom.outbound.compose import compose, new_message_id
@@ -180,6 +181,7 @@ class ReplyService:
                     claimed=plan.claims,
                     version=plan.conversation.version,
                 )
+                checkpoint("reply.after_queue")
                 return self._deliver(plan.record, plan.raw, replayed=False)
             if outcome is QueueOutcome.CANNED_MISSING:
                 logger.warning("canned response gone; reply not counted", canned_id=canned)
@@ -297,6 +299,7 @@ class ReplyService:
         if not moved:  # another attempt holds it (or finished it): report what it left
             status = effective_status(current, self.now(), self.in_doubt_after)
             return result_of(current, status, replayed=replayed)
+        checkpoint("reply.after_sending_taken")
         try:
             provider_id = self.sender.send(raw, message_id=record.message_id)
         except Exception as exc:  # every failure is classified and recorded, none is lost
@@ -315,6 +318,7 @@ class ReplyService:
             return result_of(
                 final, effective_status(final, self.now(), self.in_doubt_after), replayed=replayed
             )
+        checkpoint("reply.after_send")
         return self._record_sent(current, token, provider_id, replayed=replayed)
 
     def _record_sent(

@@ -11,7 +11,8 @@ Item layout (all under the conversation's partition, so they go where the conver
   Message-ID, so the customer's answer threads by In-Reply-To/References (and our own copy coming
   back is a duplicate, not a new message).
 * ``CONV#<id>`` / ``EVT#<at>#<nn><id>`` (entity ``event``): ``assigned`` (a claim), ``replied``,
-  ``status_changed`` (close/pending with the reply), each carrying ``version``.
+  ``status_changed`` (close/pending with the reply), each carrying ``version``; a claim's copy in
+  the admin audit log (:mod:`mailroom.audit.mirror`).
 
 The delivery state lives on the small record, not on the message item: each transition is then a
 one-item conditional write of about 1 KB instead of rewriting the message with its body.
@@ -31,6 +32,7 @@ from mailroom.assignment.load import (
     status_change_actions,
     taking_condition,
 )
+from mailroom.audit.mirror import audit_mirrors
 from mailroom.canned.store import count_use
 from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import AuditEvent
@@ -239,6 +241,7 @@ class ReplyStore:
                 message_id_item(message.message_id, message.mailbox, conversation.id, message.key), not_there
             ),
             *(Put(event_item(event)) for event in plan.events),
+            *audit_mirrors(plan.events),  # a claim by replying is in the admin audit log too
         ]
         canned_position: int | None = None
         if count_canned:
@@ -265,6 +268,11 @@ class ReplyStore:
 
         Returns (True, the record after) or (False, the record as it is now): another attempt, a
         resolution or a concurrent retry got there first. ``None`` values in ``fields`` are removed.
+
+        When DynamoDB's answer to the write is lost, the SDK sends it again and the retry fails
+        its condition on the write itself. A record that already shows every change is taken as
+        ours: each transition carries a fresh time stamp (and taking ``sending`` a fresh attempt
+        token), so another writer's change never looks the same.
         """
         changes = {**(fields or {}), "status": to.value}
         condition = Condition("#status = :expect", {"#status": "status"}, {":expect": expect.value})
@@ -276,13 +284,16 @@ class ReplyStore:
         try:
             item = self.table.update(key, set_fields("reply", changes), condition)
         except ConditionFailedError as exc:
-            current = (
-                _record(exc.item)
-                if exc.item
-                else self.get_record(record.conversation_id, record.idempotency_key)
-            )
-            return False, current
+            current = exc.item or self.table.get(key, consistent=True)
+            return _shows(current, changes), _record(current)
         return True, _record(item)
+
+
+def _shows(item: Item | None, changes: dict[str, Any]) -> bool:
+    """Whether ``item`` holds every one of ``changes`` (``None``: the attribute is absent)."""
+    return item is not None and all(
+        name not in item if value is None else item.get(name) == value for name, value in changes.items()
+    )
 
 
 def _record(item: Item | None) -> ReplyRecord | None:

@@ -20,13 +20,14 @@ from mailroom.clock import iso, now
 from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import AuditEvent, EventType
 from mailroom.domain.message import Direction, StoredMessage
+from mailroom.faultpoints import checkpoint
 from mailroom.ids import event_id_for, message_key_for
 from mailroom.ingest.recipients import reply_address
 from mailroom.mail.model import Address, MessageFlag
 from mailroom.observability import logger
 from mailroom.outbound.compose import OutboundMail, compose, new_message_id
 from mailroom.outbound.sender import MailSender
-from mailroom.table import schema
+from mailroom.table import keys, schema
 from mailroom.table.client import Condition, ConditionFailedError, Put, Table
 from mailroom.table.items import event_item, message_id_item, message_item
 
@@ -59,25 +60,29 @@ def may_auto_reply(message: StoredMessage, *, own_domains: set[str]) -> Verdict:
 
 
 def claim_auto_reply_slot(table: Table, mailbox: str, sender: str, period_hours: int) -> bool:
-    """Atomically take the once-per-period slot for (mailbox, sender); False when it is taken."""
+    """Atomically take the once-per-period slot for (mailbox, sender); False when it is taken.
+
+    When DynamoDB's answer is lost, the SDK's retry finds the slot taken by this very claim (its
+    item, time stamp included, is exactly the one written here): that is ours, not "taken"."""
     now_s = int(time.time())
+    slot = {
+        schema.PK: keys.autoreply_pk(mailbox),
+        schema.SK: sender.lower(),
+        "entity": "autoreply",
+        schema.TTL_ATTRIBUTE: now_s + period_hours * 3600,
+        "sent_at": iso(now()),
+    }
     try:
         table.put(
-            {
-                schema.PK: f"AUTOREPLY#{mailbox.lower()}",
-                schema.SK: sender.lower(),
-                "entity": "autoreply",
-                schema.TTL_ATTRIBUTE: now_s + period_hours * 3600,
-                "sent_at": iso(now()),
-            },
+            slot,
             Condition(
                 "attribute_not_exists(#pk) OR #exp < :now",
                 {"#pk": schema.PK, "#exp": schema.TTL_ATTRIBUTE},
                 {":now": now_s},
             ),
         )
-    except ConditionFailedError:
-        return False
+    except ConditionFailedError as exc:
+        return exc.item == slot
     return True
 
 
@@ -119,6 +124,7 @@ def send_auto_reply(
         date=at,
     )
     provider_id = sender.send(compose(mail), message_id=message_id)
+    checkpoint("route.after_auto_reply_sent")
     key = message_key_for(conversation.mailbox, message_id)
     stored = StoredMessage(
         key=key,

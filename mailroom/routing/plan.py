@@ -50,11 +50,13 @@ def plan_routing(
     default_team: str | None,
     teams: dict[str, Team],
     at: str,
+    default_sla: str | None = None,
 ) -> RoutingPlan:
     """The conversation after routing ``message``, and one audit event per decision.
 
     A first message sets everything; a later message adds tags, may escalate priority, and sets
-    the team or SLA only when none is set yet, so replies never yank a conversation elsewhere."""
+    the team or SLA only when none is set yet, so replies never yank a conversation elsewhere.
+    The SLA policy is the rule's, else the mailbox's default (``default_sla``), else the team's."""
     conv = conversation
     updates: dict[str, object] = {}
     events: list[AuditEvent] = []
@@ -99,12 +101,13 @@ def plan_routing(
         event(EventType.ROUTED, decision.sources.get("required_skills"), required_skills=skills)
 
     team = teams.get(team_id) if team_id else None
-    sla_updates = _sla_updates(conv, message, decision, team)
+    sla_updates = _sla_updates(conv, message, decision.sla_policy or default_sla, team)
     if sla_updates:
         updates.update(sla_updates)
         event(
             EventType.SLA_SET,
-            decision.sources.get("sla_policy"),
+            decision.sources.get("sla_policy") if decision.sla_policy else None,
+            because="rule" if decision.sla_policy else "mailbox or team default",
             policy=sla_updates.get("sla_policy", conv.sla_policy),
             first_response_due=sla_updates.get("first_response_due"),
             resolution_due=sla_updates.get("resolution_due"),
@@ -120,13 +123,15 @@ def plan_routing(
 
 
 def _sla_updates(
-    conv: Conversation, message: StoredMessage, decision: Decision, team: Team | None
+    conv: Conversation, message: StoredMessage, wanted: str | None, team: Team | None
 ) -> dict[str, object]:
-    """SLA due times: set when first routed, moved when a reopen restarts the clock."""
-    policy_id = conv.sla_policy or decision.sla_policy or (team.default_sla if team else None)
-    if not policy_id or team is None:
+    """SLA due times: set when first routed, moved when a reopen restarts the clock. ``wanted`` is
+    the rule's or the mailbox's policy; one the team does not have falls back to the team's default."""
+    if team is None:
         return {}
-    policy = next((p for p in team.sla_policies if p.id == policy_id), None)
+    known = {p.id: p for p in team.sla_policies}
+    policy_id = conv.sla_policy or (wanted if wanted in known else None) or team.default_sla
+    policy = known.get(policy_id or "")
     if policy is None:
         return {}
     received = parse_iso(message.received_at)

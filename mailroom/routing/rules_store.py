@@ -2,14 +2,15 @@
 
 Saving is optimistic (``version = :previous``), so two admins can't silently overwrite each other,
 and every version is kept for history and one-click restore. The route function caches the active
-set for at most ``CACHE_SECONDS``, so a change is live within a minute without a redeploy.
+set for at most ``MAILROOM_RULES_CACHE_SECONDS`` (default ``CACHE_SECONDS``), so a change is live
+within a minute without a redeploy.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,18 +141,21 @@ def load_version(table: Table, version: int) -> StoredRuleSet | None:
 
 
 class RuleCache:
-    """The active rules, re-read at most every ``ttl`` seconds (per Lambda container)."""
+    """The active rules, re-read at most every ``ttl`` seconds (per Lambda container); 0: always."""
 
-    def __init__(self, table: Table, ttl: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self, table: Table, ttl: float = CACHE_SECONDS, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.table = table
         self.ttl = ttl
+        self.clock = clock
         self._lock = threading.Lock()
         self._value: StoredRuleSet | None = None
         self._loaded_at = 0.0
 
     def get(self) -> StoredRuleSet:
         with self._lock:
-            if self._value is None or time.monotonic() - self._loaded_at > self.ttl:
+            if self._value is None or self.clock() - self._loaded_at >= self.ttl:
                 self._value = load_rules(self.table)
-                self._loaded_at = time.monotonic()
+                self._loaded_at = self.clock()
             return self._value

@@ -22,6 +22,7 @@ from mailroom.domain.agent import is_available
 from mailroom.domain.conversation import Conversation, Status
 from mailroom.domain.message import StoredMessage
 from mailroom.domain.team import Strategy, Team
+from mailroom.faultpoints import checkpoint
 from mailroom.inbox.directory import list_mailboxes, mailbox_directory_key
 from mailroom.ingest.repository import IngestRepository
 from mailroom.mail.model import MessageFlag
@@ -54,6 +55,8 @@ class Mailbox:
     address: str
     name: str
     team: str | None
+    sla_policy: str | None = None  # the default SLA policy, one of the owning team's
+    auto_ack: str | None = None  # the canned response acknowledging a new conversation; None: off
 
 
 @dataclass
@@ -88,11 +91,14 @@ class Router:
         conversation = self._apply_rules(
             message, conversation, decision, teams=teams, mailbox=mailbox, outcome=outcome
         )
+        checkpoint("route.after_rules")
         attribute(conversation_id=conversation.id, mailbox=conversation.mailbox, team=conversation.team)
         if conversation.status in {Status.OPEN, Status.PENDING} and not (set(message.flags) & _NOT_ASSIGNED):
             conversation = self._assign(message, conversation, decision, teams, outcome)
-        if decision.auto_reply:
-            outcome.auto_replied = self._auto_reply(message, conversation, decision.auto_reply, mailbox)
+            checkpoint("route.after_assign")
+        canned_id = decision.auto_reply or acknowledgement(message, conversation, mailbox)
+        if canned_id:
+            outcome.auto_replied = self._auto_reply(message, conversation, canned_id, mailbox)
         logger.info(
             "routed",
             conversation_id=conversation.id,
@@ -135,10 +141,16 @@ class Router:
     def _mailbox(self, address: str) -> Mailbox:
         """The mailbox's directory entry, read once per routed message."""
         entry = self.table.get(mailbox_directory_key(address)) or {}
+
+        def optional(name: str) -> str | None:
+            return str(entry[name]) if entry.get(name) else None
+
         return Mailbox(
             address=address,
             name=str(entry.get("name") or address),
-            team=str(entry["team"]) if entry.get("team") else None,
+            team=optional("team"),
+            sla_policy=optional("sla_policy"),
+            auto_ack=optional("auto_ack"),
         )
 
     def _apply_rules(
@@ -159,6 +171,7 @@ class Router:
                 message=message,
                 decision=decision,
                 default_team=mailbox.team,
+                default_sla=mailbox.sla_policy,
                 teams=teams,
                 at=iso(now()),
             )
@@ -330,6 +343,7 @@ class Router:
                 "no auto-reply: one was sent recently", conversation_id=conversation.id, sender=sender
             )
             return False
+        checkpoint("route.after_auto_reply_slot")
         sent = send_auto_reply(
             table=self.table,
             sender=self.sender,
@@ -339,6 +353,15 @@ class Router:
             mailbox_name=mailbox.name,
         )
         return sent is not None
+
+
+def acknowledgement(message: StoredMessage, conversation: Conversation, mailbox: Mailbox) -> str | None:
+    """The mailbox's auto-acknowledgement for a message that opened a new conversation: not for
+    replies in a thread (the customer already has an answer or an acknowledgement), nor for spam.
+    Whom it may go to at all is :func:`may_auto_reply`'s decision, as for a rule's auto-reply."""
+    if not mailbox.auto_ack or message.threaded_by != "new" or conversation.status == Status.SPAM:
+        return None
+    return mailbox.auto_ack
 
 
 def sweep_queues(router: Router, *, per_mailbox: int = 50, at: datetime | None = None) -> int:

@@ -16,5 +16,8 @@ def router() -> Router:
     settings = get_settings()
     table = table_from_settings(settings)
     return Router(
-        table=table, rules=RuleCache(table), sender=sender_from_settings(settings), settings=settings
+        table=table,
+        rules=RuleCache(table, ttl=settings.rules_cache_seconds),
+        sender=sender_from_settings(settings),
+        settings=settings,
     )

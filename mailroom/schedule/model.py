@@ -4,11 +4,24 @@ the "inside business hours" rule condition) and for each agent's working schedul
 from __future__ import annotations
 
 from datetime import date, time
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# A wall-clock time without an offset ("09:00", "17:30:00"). JSON Schema's "time" format is RFC 3339's
+# full-time, which requires one, so the schema says what is really sent and accepted.
+LocalTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "description": "Local time of day, HH:MM or HH:MM:SS, without an offset",
+        }
+    ),
+]
 
 
 class Interval(BaseModel):
@@ -16,8 +29,8 @@ class Interval(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _ordered(self) -> Interval:

@@ -46,6 +46,22 @@ def mailbox_pk(address: str) -> str:
     return f"MAILBOX#{address.lower()}"
 
 
+# A mailbox's conversation counter. Counting on its directory entry made every new conversation
+# rewrite that entry, and the entry carries the mailbox's access map: with a thousand people on a
+# busy mailbox it is about 24 KB, 48 write units per transactional update, past the 1,000 units a
+# second one item can take at a million emails a day (docs/scale.md). The count lives in a few
+# small items of its own, one picked at random per conversation and added up on read.
+MAILBOX_COUNTER_SHARDS = 8
+
+
+def mailbox_counter_pk(address: str) -> str:
+    return f"MAILBOXCOUNT#{address.lower()}"
+
+
+def mailbox_counter_sk(shard: int) -> str:
+    return f"N#{shard}"
+
+
 def status_partition(base: str, status: str) -> str:
     """One status of a partition: ``MAILBOX#<addr>#STATUS#open``, ``AGENT#<id>#STATUS#open``, ..."""
     return f"{base}#STATUS#{status}"
@@ -140,6 +156,11 @@ def notification_sk(at: str, conversation_id: str, kind: str) -> str:
     return f"{NOTIFY_PREFIX}{at}#{conversation_id}#{kind}"
 
 
+def autoreply_pk(mailbox: str) -> str:
+    """A mailbox's automatic-reply slots, one item per sender (RFC 3834: at most one per period)."""
+    return f"AUTOREPLY#{mailbox.lower()}"
+
+
 def sla_warning_pk(conversation_id: str) -> str:
     """The once-per-due-time marker of an SLA breach warning."""
     return f"SLAWARN#{conversation_id}"
@@ -154,9 +175,23 @@ USAGE_ACTUAL = "ACTUAL"  # Cost Explorer's figures for the day, when compared (A
 USAGE_MAILBOX, USAGE_TEAM, USAGE_AGENT = "MAILBOX#", "TEAM#", "AGENT#"
 
 
-def usage_day_pk(day: str) -> str:
-    """A day's usage (``yyyy-mm-dd``, UTC as AWS bills): one partition, one query per day."""
-    return f"USAGE#{day}"
+# Every invocation adds to its day's TOTAL (and a mailbox, team or overhead line): at a million
+# emails a day that is hundreds of writes a second on one day's items, more than one partition
+# should take (docs/scale.md). So a day's counters are spread over USAGE_SHARDS partitions, each
+# invocation writing all its lines to one of them at random, and a reader sums the shards.
+USAGE_SHARDS = 8
+
+
+def usage_day_pk(day: str, shard: int | None = None) -> str:
+    """A day's usage (``yyyy-mm-dd``, UTC as AWS bills). ``shard`` 0 to ``USAGE_SHARDS - 1``: one
+    of the partitions the day's counters are spread over; None: the day's own partition (Cost
+    Explorer's figures, and the counters of days recorded before they were sharded)."""
+    return f"USAGE#{day}" if shard is None else f"USAGE#{day}#{shard}"
+
+
+def usage_day_pks(day: str) -> list[str]:
+    """Every partition holding a day's usage: the day's own, then its shards."""
+    return [usage_day_pk(day), *(usage_day_pk(day, shard) for shard in range(USAGE_SHARDS))]
 
 
 def conversation_usage_pk(conversation_id: str) -> str:

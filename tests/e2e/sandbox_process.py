@@ -59,17 +59,21 @@ class SandboxProcess:
     http_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    extra_args: tuple[str, ...] = ()  # more `mailroom sandbox` options, e.g. ("--api-workers", "1")
+    env: dict[str, str] = field(default_factory=dict)  # MAILROOM_* settings for this sandbox only
 
-    def start(self, timeout: float = 90.0) -> SandboxProcess:
+    def start(self, timeout: float = 180.0) -> SandboxProcess:
         self.log_path = self.data_dir.parent / f"sandbox-{self.http_port}.log"
         args = [
             sys.executable, "-m", "mailroom.cli", "sandbox",
             "--smtp-port", str(self.smtp_port), "--http-port", str(self.http_port),
             "--data-dir", str(self.data_dir), "--domain", "acme.test",
-            "--demo" if self.demo else "--no-demo",
+            "--demo" if self.demo else "--no-demo", *self.extra_args,
         ]  # fmt: skip
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        self.process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -79,6 +83,7 @@ class SandboxProcess:
                 return self
             except OSError:
                 time.sleep(0.2)
+        self.kill()  # nobody gets a handle on a sandbox that never answered: stop what we started
         raise TimeoutError(f"sandbox did not answer within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
@@ -97,12 +102,12 @@ class SandboxProcess:
         secret = (self.data_dir / "session_secret").read_text().strip()
         return issue_token(secret, email or self.admin, 3600, kind="api")
 
-    def get(self, path: str, *, user: str | None = None) -> Any:
+    def get(self, path: str, *, user: str | None = None, timeout: float = 10) -> Any:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.http_port}{path}",
             headers={"Authorization": f"Bearer {self.token(user)}"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
             if response.headers.get("Content-Type", "").startswith("application/json"):
                 return json.loads(body)

@@ -209,6 +209,10 @@ def test_keyboard_and_screens(demo: SandboxProcess, tmp_path: Path) -> None:
         sam = Agent(browser, base, SAM)
         conv = conversation(demo, "URGENT")
         sam.open(conv["id"])
+        # Shortcuts belong to the page, not to a mail's frame: make sure the page has the focus
+        # (a busy machine may still be loading frames when the test starts typing).
+        sam.page.wait_for_function("document.readyState === 'complete'")
+        sam.page.locator("h1").first.click()
         sam.page.keyboard.press("r")
         assert sam.page.evaluate("document.activeElement.id") == "reply-text"
         sam.page.keyboard.press("Escape")

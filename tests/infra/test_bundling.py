@@ -38,7 +38,16 @@ class FakePip:
 def test_runtime_requirements_are_the_lock_pins_without_layer_runtime_or_cli() -> None:
     requirements = runtime_requirements()
     names = {r.split("==")[0].split("[")[0] for r in requirements}
-    assert names == {"pydantic", "pydantic-settings", "jinja2", "nh3", "pyyaml", "regex", "pyjwt"}
+    assert names == {
+        "pydantic",
+        "pydantic-settings",
+        "jinja2",
+        "nh3",
+        "pyyaml",
+        "regex",
+        "pyjwt",
+        "python-multipart",
+    }
     locked = locked_versions(PROJECT_ROOT / "requirements.lock")
     for requirement in requirements:
         name, version = requirement.split("==")

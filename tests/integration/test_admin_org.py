@@ -125,6 +125,9 @@ def test_mailbox_create_edit_disable_with_audit(api: Api, table: Table, org: Non
         ({"access": {AGENT: "everything"}}, "access"),
         ({"aliases": ["help@acme.test"]}, "aliases"),
         ({"unknown": 1}, "unknown"),
+        ({"retention_days": 0}, "retention_days"),
+        ({"retention_days": 36_501}, "retention_days"),
+        ({"retention_days": "a month"}, "retention_days"),
     ],
 )
 def test_mailbox_validation_names_the_field(
@@ -385,6 +388,9 @@ def test_team_validation_names_the_field(api: Api, org: None, body: dict[str, An
         ("GET", "/api/admin/teams", None),
         ("POST", "/api/admin/teams", {"id": "new", "name": "New"}),
         ("PATCH", "/api/admin/teams/support", {"name": "Mine"}),
+        ("POST", f"/api/admin/users/{AGENT}/activate", None),
+        ("POST", "/api/admin/mailboxes/help@acme.test/enable", None),
+        ("PATCH", "/api/admin/mailboxes/help@acme.test", {"retention_days": 7}),
     ],
 )
 @pytest.mark.parametrize("user", [AGENT, FINANCE])
@@ -397,10 +403,22 @@ def test_non_admins_are_refused(
     assert len(audit_entries(table)) == before
 
 
-def test_admin_pages_are_admin_only(api: Api, org: None) -> None:
+def test_admin_pages_are_admin_only(api: Api, table: Table, org: None) -> None:
     for path in ("/admin/mailboxes", "/admin/people", "/admin/teams"):
         assert api("GET", path)[0] == 200
         assert api("GET", path, user=AGENT)[0] == 403
+    post(api, "/api/admin/mailboxes", {"address": "help@acme.test", "disabled": True})
+    api("POST", f"/api/admin/users/{FINANCE}/deactivate")
+    before = len(audit_entries(table))
+    for path in (
+        "/admin/mailboxes/help@acme.test/enable",
+        "/admin/mailboxes/help@acme.test/disable",
+        f"/admin/people/{FINANCE}/activate",
+    ):
+        assert form_post(api, path, [], htmx=False, user=AGENT)[0] == 403
+    assert len(audit_entries(table)) == before
+    assert (get_mailbox(table, "help@acme.test") or {})["disabled"] is True
+    assert (get_user(table, FINANCE) or {})["active"] is False
 
 
 # -- the profile --------------------------------------------------------------------------------------
@@ -438,10 +456,10 @@ def test_agents_set_their_own_status_and_absence(api: Api, table: Table, org: No
 
 
 def form_post(
-    api: Api, path: str, fields: list[tuple[str, str]], *, htmx: bool = True
+    api: Api, path: str, fields: list[tuple[str, str]], *, htmx: bool = True, user: str = ADMIN
 ) -> tuple[int, dict[str, str], Any]:
     headers = {**FORM, **({"hx-request": "true"} if htmx else {})}
-    return api("POST", path, body=urlencode(fields), headers=headers)
+    return api("POST", path, body=urlencode(fields), headers=headers, user=user)
 
 
 def test_pages_create_and_refuse_with_field_errors(api: Api, table: Table, org: None) -> None:
@@ -512,14 +530,22 @@ def test_pages_create_and_refuse_with_field_errors(api: Api, table: Table, org: 
 # -- the CLI ---------------------------------------------------------------------------------------------
 
 
+def run(*args: str) -> str:
+    """``mailroom ARGS`` that must succeed: its output."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def refused(*args: str) -> str:
+    """``mailroom ARGS`` that must fail with a message: its output."""
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 1, result.output
+    return result.output
+
+
 def test_cli_manages_mailboxes_users_and_teams(env: Any, table: Table) -> None:
     upsert_user(table, ADMIN, name="Ada", role="admin")
-    runner = CliRunner()
-
-    def run(*args: str) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
 
     run("teams", "add", "ops", "--name", "Ops", "--strategy", "least_loaded")
     run("users", "invite", AGENT, "--name", "Sam", "--team", "ops", "--capacity", "3")
@@ -546,8 +572,142 @@ def test_cli_manages_mailboxes_users_and_teams(env: Any, table: Table) -> None:
     assert "ops\tOps\tround_robin" in run("teams", "list")
     assert "disabled ops@acme.test" in run("mailboxes", "disable", "ops@acme.test")
     assert "0 conversation(s)" in run("users", "deactivate", AGENT)
-    result = runner.invoke(main, ["mailboxes", "edit", "ops@acme.test", "--team", "nope"])
-    assert result.exit_code == 1
-    assert "team: no team 'nope'" in result.output
+    assert "team: no team 'nope'" in refused("mailboxes", "edit", "ops@acme.test", "--team", "nope")
     assert {e["actor"] for e in audit_entries(table)} == {"cli"}
     assert table.get({schema.PK: "DIR#MAILBOX", schema.SK: "ops@acme.test"})["disabled"] is True  # type: ignore[index]
+
+
+# -- undoing a deactivation or a disable; retention ------------------------------------------------------
+
+
+def test_a_deactivated_person_is_reactivated_from_their_page(api: Api, table: Table, org: None) -> None:
+    assert api("POST", f"/api/admin/users/{AGENT}/deactivate")[0] == 200
+    assert api("GET", "/api/me", user=AGENT)[0] == 401
+    status, _, page = api("GET", f"/admin/people/{AGENT}")
+    assert status == 200
+    assert f'action="/admin/people/{AGENT}/activate"' in page
+    assert "Reactivate Sam Agent" in page
+
+    status, headers, _ = form_post(api, f"/admin/people/{AGENT}/activate", [], htmx=False)
+    assert status == 303
+    assert headers["Location"] == f"/admin/people/{AGENT}?done=activated"
+    status, _, page = api("GET", f"/admin/people/{AGENT}", "done=activated")
+    assert "Reactivated: they can sign in again" in page
+    assert f'action="/admin/people/{AGENT}/deactivate"' in page
+    user = get_user(table, AGENT)
+    assert user is not None
+    assert user["active"] is True
+    agent = AssignmentStore(table).get_agent(AGENT)
+    assert agent is not None
+    assert agent.active is True  # routing may give them work again
+    assert api("GET", "/api/me", user=AGENT)[0] == 200
+    [entry] = [e for e in audit_entries(table) if e["action"] == "user.activate"]
+    assert entry["actor"] == ADMIN
+    assert entry["target"] == AGENT
+
+    assert form_post(api, "/admin/people/ghost@acme.test/activate", [], htmx=False)[0] == 404
+    status, _, payload = api("POST", "/api/admin/users/ghost@acme.test/activate")
+    assert status == 404, payload
+
+
+def test_a_disabled_mailbox_is_enabled_again_from_its_page(
+    api: Api, table: Table, deliver: Deliver, org: None
+) -> None:
+    post(api, "/api/admin/mailboxes", {"address": "help@acme.test", "aliases": ["hilfe@acme.test"]})
+    status, _, page = api("GET", "/admin/mailboxes/help@acme.test")
+    assert 'action="/admin/mailboxes/help@acme.test/disable"' in page
+    status, headers, _ = form_post(api, "/admin/mailboxes/help@acme.test/disable", [], htmx=False)
+    assert status == 303
+    assert headers["Location"] == "/admin/mailboxes/help@acme.test?done=disabled"
+    assert deliver(make_mail(to="hilfe@acme.test"), ["hilfe@acme.test"]).outcomes == []  # refused
+
+    status, _, page = api("GET", "/admin/mailboxes/help@acme.test", "done=disabled")
+    assert "Disabled: new mail to the mailbox and its aliases is refused." in page
+    assert 'action="/admin/mailboxes/help@acme.test/enable"' in page
+    status, headers, _ = form_post(api, "/admin/mailboxes/help@acme.test/enable", [])  # with htmx
+    assert status == 200
+    assert headers["HX-Redirect"] == "/admin/mailboxes/help@acme.test?done=enabled"
+    assert (get_mailbox(table, "help@acme.test") or {})["disabled"] is False
+    outcomes = deliver(make_mail(message_id="<again@example.com>"), ["hilfe@acme.test"]).outcomes
+    assert [o["mailbox"] for o in outcomes] == ["help@acme.test"]
+    changes = [
+        e["details"]["disabled"]
+        for e in sorted(audit_entries(table), key=lambda e: e["at"])
+        if e["action"] == "mailbox.update"
+    ]
+    assert changes == [{"from": False, "to": True}, {"from": True, "to": False}]
+    assert form_post(api, "/admin/mailboxes/nobody@acme.test/enable", [], htmx=False)[0] == 404
+
+
+def test_retention_is_set_in_the_form_and_the_api(api: Api, table: Table, org: None) -> None:
+    from mailroom.privacy.retention import retention_days
+
+    status, _, created = post(
+        api, "/api/admin/mailboxes", {"address": "help@acme.test", "retention_days": 90}
+    )
+    assert status == 201, created
+    assert created["retention_days"] == 90
+    assert retention_days(get_mailbox(table, "help@acme.test") or {}) == 90  # what the purge reads
+    status, _, page = api("GET", "/admin/mailboxes/help@acme.test")
+    assert 'name="retention_days" type="number" value="90"' in page
+
+    status, _, body = form_post(api, "/admin/mailboxes/help@acme.test", [("retention_days", "soon")])
+    assert status == 422
+    assert 'id="error-retention_days"' in body
+    assert retention_days(get_mailbox(table, "help@acme.test") or {}) == 90
+    status, _, _ = form_post(
+        api, "/admin/mailboxes/help@acme.test", [("name", "Help"), ("retention_days", "30")]
+    )
+    assert status == 200
+    assert retention_days(get_mailbox(table, "help@acme.test") or {}) == 30
+    status, _, _ = form_post(
+        api, "/admin/mailboxes/help@acme.test", [("name", "Help"), ("retention_days", "")]
+    )
+    assert status == 200
+    assert "retention_days" not in (get_mailbox(table, "help@acme.test") or {})  # kept forever
+
+    status, _, patched = post(
+        api, "/api/admin/mailboxes/help@acme.test", {"retention_days": 7}, method="PATCH"
+    )
+    assert status == 200
+    assert patched["retention_days"] == 7
+    status, _, patched = post(api, "/api/admin/mailboxes/help@acme.test", {"name": "Desk"}, method="PATCH")
+    assert patched["retention_days"] == 7  # a patch keeps what it does not name
+    status, _, refused = post(
+        api, "/api/admin/mailboxes/help@acme.test", {"retention_days": -1}, method="PATCH"
+    )
+    assert status == 422
+    assert field_of(refused) == {"retention_days"}
+    status, _, patched = post(
+        api, "/api/admin/mailboxes/help@acme.test", {"retention_days": None}, method="PATCH"
+    )
+    assert patched["retention_days"] is None
+    updates = [
+        e["details"].get("retention_days") for e in audit_entries(table) if e["action"] == "mailbox.update"
+    ]
+    assert {"from": 7, "to": None} in updates
+
+
+def test_cli_enables_reactivates_and_sets_retention(env: Any, table: Table) -> None:
+    upsert_user(table, ADMIN, name="Ada", role="admin")
+
+    run("users", "invite", AGENT, "--name", "Sam")
+    run("mailboxes", "add", "ops@acme.test", "--retention-days", "60")
+    assert (get_mailbox(table, "ops@acme.test") or {})["retention_days"] == 60
+    run("mailboxes", "disable", "ops@acme.test")
+    assert "enabled ops@acme.test" in run("mailboxes", "enable", "ops@acme.test")
+    assert (get_mailbox(table, "ops@acme.test") or {})["disabled"] is False
+    run("mailboxes", "edit", "ops@acme.test", "--retention-days", "0")
+    assert "retention_days" not in (get_mailbox(table, "ops@acme.test") or {})
+    assert "purged after 14 days" in run("retention", "set", "ops@acme.test", "14")
+    assert (get_mailbox(table, "ops@acme.test") or {})["retention_days"] == 14
+    assert "no mailbox nobody@acme.test" in refused("retention", "set", "nobody@acme.test", "3")
+
+    run("users", "deactivate", AGENT)
+    assert f"reactivated {AGENT}" in run("users", "activate", AGENT)
+    assert (get_user(table, AGENT) or {})["active"] is True
+    assert "no user ghost@acme.test" in refused("users", "activate", "ghost@acme.test")
+    actions = [e["action"] for e in audit_entries(table)]
+    assert actions.count("mailbox.update") == 4  # disable, enable, and the two retention changes
+    assert "user.activate" in actions
+    assert {e["actor"] for e in audit_entries(table)} == {"cli"}

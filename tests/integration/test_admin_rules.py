@@ -443,3 +443,96 @@ def test_cli_versions_diff_and_restore(api: Api, table: Table) -> None:
     assert "as version 3" in restored.output
     assert [r.id for r in load_rules(table).ruleset.rules] == ["billing"]
     assert load_rules(table).updated_by == "ops@acme.test"
+
+
+def _multipart(fields: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """A browser's file upload: ``multipart/form-data`` (a tuple value is a file)."""
+    from urllib3 import encode_multipart_formdata
+
+    body, content_type = encode_multipart_formdata(fields)
+    return body, {"content-type": content_type}
+
+
+GOOD_FILE = (
+    "rules:\n  - id: uploaded\n    name: Uploaded\n    when: {subject: {contains: x}}\n"
+    "    then: [{add_tags: [x]}]\n"
+)
+
+
+def test_the_yaml_tab_imports_an_uploaded_file(api: Api, table: Table) -> None:
+    _, _, page = api("GET", "/admin/rules", "tab=yaml")
+    assert 'enctype="multipart/form-data"' in page
+    assert 'name="yaml_file" type="file"' in page
+
+    def upload(
+        content: bytes, pasted: str = "", *, user: str | None = None, filename: str = "rules.yaml"
+    ) -> tuple[int, dict[str, str], Any]:
+        body, headers = _multipart(
+            {
+                "expected_version": str(load_rules(table).version),
+                "yaml": pasted,
+                "yaml_file": (filename, content, "application/yaml"),
+                "note": "from a file",
+            }
+        )
+        return api(
+            "POST", "/admin/rules/yaml", body=body, headers=headers, **({"user": user} if user else {})
+        )
+
+    status, _, page = upload(GOOD_FILE.replace("contains", "contans").encode())
+    assert status == 422
+    assert '<li id="yaml-line-4" class="bad-line">' in page  # the file's own line
+    status, _, page = upload("rules: [] # caf\xe9".encode("latin-1"), pasted="rules: []")
+    assert status == 422
+    assert "rules.yaml is not UTF-8 text" in page
+    assert load_rules(table).version == 0  # nothing imported
+
+    status, headers, _ = upload(GOOD_FILE.encode("utf-8-sig"), pasted="rules: []")  # the file wins
+    assert status == 303, headers
+    active = load_rules(table)
+    assert [rule.id for rule in active.ruleset.rules] == ["uploaded"]
+    assert rule_history(table)[0].note == "from a file"
+
+    # No file chosen (the browser still sends the empty file part): the pasted text is imported.
+    status, _, _ = upload(b"", pasted="rules: []\n", filename="")
+    assert status == 303
+    assert load_rules(table).ruleset.rules == []
+    assert load_rules(table).version == 2
+
+    upsert_user(table, AGENT, name="Agent", role="agent")
+    status, _, _ = upload(GOOD_FILE.encode(), user=AGENT)
+    assert status == 403
+    assert load_rules(table).version == 2
+
+
+def test_a_signed_in_browser_uploads_with_its_csrf_field(api: Api, table: Table) -> None:
+    status, headers, _ = api(
+        "POST", "/signin", body="email=admin%40acme.test&next=%2F", user=None, headers=FORM
+    )
+    assert status == 303
+    session = headers["Set-Cookie"].split(";")[0]
+    _, _, page = api("GET", "/admin/rules", "tab=yaml", user=None, cookies=[session])
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    fields: dict[str, Any] = {
+        "expected_version": "0",
+        "yaml_file": ("r.yaml", GOOD_FILE.encode(), "text/yaml"),
+    }
+
+    body, multipart = _multipart(fields)
+    status, _, refused = api(
+        "POST", "/admin/rules/yaml", body=body, headers=multipart, user=None, cookies=[session]
+    )
+    assert status == 403
+    assert "CSRF" in refused["message"]
+    body, multipart = _multipart({"csrf_token": "wrong", **fields})
+    assert (
+        api("POST", "/admin/rules/yaml", body=body, headers=multipart, user=None, cookies=[session])[0] == 403
+    )
+    assert load_rules(table).version == 0
+
+    body, multipart = _multipart({"csrf_token": csrf, **fields})
+    status, _, _ = api(
+        "POST", "/admin/rules/yaml", body=body, headers=multipart, user=None, cookies=[session]
+    )
+    assert status == 303
+    assert load_rules(table).ruleset.rules[0].id == "uploaded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,10 +14,12 @@ from mailroom.auth.permissions_store import grant
 from mailroom.inbox.directory import upsert_mailbox, upsert_user
 from mailroom.routing.rules_store import save_rules
 from mailroom.rules.model import RuleSet
-from mailroom.table.client import Table
-from tests.integration.conftest import ADMIN, Api
+from mailroom.table.client import Table, partition
+from tests.integration.conftest import ADMIN, Api, Deliver
+from tests.mailfactory import make_mail
 
 AGENT = "agent@acme.test"
+REPLIER = "replier@acme.test"
 SUPPORT = "support@acme.test"
 
 
@@ -167,3 +170,68 @@ def test_assignments_are_mirrored(api: Api, table: Table) -> None:
     assert [e["action"] for e in entries] == ["assignment.unassigned", "assignment.assigned"]
     assert entries[1]["target"] == "caudit000001"
     assert entries[1]["details"]["agent"] == AGENT
+
+
+def test_sidebar_assignments_transfers_and_reply_claims_are_mirrored(
+    api: Api, table: Table, deliver: Deliver
+) -> None:
+    """Every change of assignee shows in the audit log, written in the transaction of the change: the
+    entry has the id of the conversation's own event, and a refused change writes neither."""
+    from mailroom.assignment.store import AssignmentStore
+    from mailroom.domain.agent import Agent
+    from mailroom.domain.team import Team
+
+    first, second = deliver(make_mail()).outcomes[0], deliver(make_mail(message_id="<two@example.com>"))
+    conversation = first["conversation_id"]
+    other = second.outcomes[0]["conversation_id"]
+    store = AssignmentStore(table)
+    for email in (AGENT, REPLIER):
+        upsert_user(table, email, name=email, role="agent")
+        store.put_agent(Agent(id=email, name=email, role="agent", capacity=5))
+        grant(table, SUPPORT, email, Access.FULL, actor=ADMIN)
+    store.put_team(Team(id="billing", name="Billing"))  # neither agent is a member
+    form = {"content-type": "application/x-www-form-urlencoded"}
+
+    status, _, done = api(
+        "POST", f"/conversations/{conversation}/actions/assign", body=f"agent={AGENT}", headers=form
+    )
+    assert status == 200, done
+    status, _, done = api(
+        "POST", f"/conversations/{conversation}/actions/transfer", body="team=billing", headers=form
+    )
+    assert status == 200, done  # the assignee is not in billing: unassigned with the transfer
+    _, _, detail = api("GET", f"/api/conversations/{conversation}")
+    assert detail["assignee"] is None
+    reply = {"idempotency_key": "audit-claim-0001", "seen_version": detail["version"], "text": "On it"}
+    status, _, sent = api(
+        "POST", f"/api/conversations/{conversation}/replies", body=json.dumps(reply), user=REPLIER
+    )
+    assert status == 201, sent  # unassigned: the reply claims it
+
+    entries = _entries(api, "action=assignment")
+    assert [(e["action"], e["actor"], e["target"]) for e in entries] == [
+        ("assignment.assigned", REPLIER, conversation),
+        ("assignment.unassigned", ADMIN, conversation),
+        ("assignment.assigned", ADMIN, conversation),
+    ]
+    claimed, dropped, assigned = (e["details"] for e in entries)
+    assert claimed == {
+        "mailbox": SUPPORT,
+        "agent": REPLIER,
+        "reason": "claimed by replying",
+        "strategy": "reply",
+    }
+    assert dropped["previous"] == AGENT
+    assert dropped["reason"] == "not a member of team billing"
+    assert assigned["agent"] == AGENT
+    events = table.query_all(key_condition=partition(f"CONV#{conversation}", "EVT#"), consistent=True)
+    mirrored = {str(e["id"]) for e in events if e.get("type") in {"assigned", "unassigned"}}
+    assert {e["id"] for e in entries} == mirrored  # one entry per event, under the event's id
+
+    # A refused claim by reply (the conversation moved on since it was read) writes no entry.
+    _, _, current = api("GET", f"/api/conversations/{other}")
+    assert api("POST", f"/api/conversations/{other}/tags", body=json.dumps({"tag": "vip"}))[0] == 200
+    stale = {"idempotency_key": "audit-claim-0002", "seen_version": current["version"], "text": "Late"}
+    status, _, _ = api("POST", f"/api/conversations/{other}/replies", body=json.dumps(stale), user=AGENT)
+    assert status == 409
+    assert len(_entries(api, "action=assignment")) == 3

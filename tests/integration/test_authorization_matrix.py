@@ -96,6 +96,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/outbox"): Route(PERSONAL, "/outbox"),
     ("GET", "/mentions"): Route(PERSONAL, "/mentions"),
     ("POST", "/mentions/read"): Route(PERSONAL, "/mentions/read", "all=1", form=True),
+    ("GET", "/api/notifications"): Route(PERSONAL, "/api/notifications"),
+    ("POST", "/api/notifications/read"): Route(PERSONAL, "/api/notifications/read", {"all": True}),
     ("GET", "/notifications"): Route(PERSONAL, "/notifications"),
     ("POST", "/notifications/read"): Route(PERSONAL, "/notifications/read", "all=1", form=True),
     ("GET", "/reports"): Route(REPORTS, "/reports"),
@@ -188,6 +190,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/admin/mailboxes/<address>"): Route(
         ADMIN_ONLY, f"/admin/mailboxes/{SALES}", "name=Sales", form=True
     ),
+    ("POST", "/admin/mailboxes/<address>/disable"): Route(
+        ADMIN_ONLY, f"/admin/mailboxes/{SALES}/disable", "", form=True
+    ),
+    ("POST", "/admin/mailboxes/<address>/enable"): Route(
+        ADMIN_ONLY, f"/admin/mailboxes/{SALES}/enable", "", form=True
+    ),
     ("GET", "/admin/people"): Route(ADMIN_ONLY, "/admin/people"),
     ("GET", "/admin/people/<email>"): Route(ADMIN_ONLY, f"/admin/people/{FINANCE}"),
     ("POST", "/admin/people"): Route(
@@ -198,6 +206,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("POST", "/admin/people/<email>/deactivate"): Route(
         ADMIN_ONLY, f"/admin/people/{FINANCE}/deactivate", "", form=True
+    ),
+    ("POST", "/admin/people/<email>/activate"): Route(
+        ADMIN_ONLY, f"/admin/people/{FINANCE}/activate", "", form=True
     ),
     ("GET", "/admin/teams"): Route(ADMIN_ONLY, "/admin/teams"),
     ("GET", "/admin/teams/<team_id>"): Route(ADMIN_ONLY, "/admin/teams/authz-team"),

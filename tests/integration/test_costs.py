@@ -21,6 +21,7 @@ from mailroom.assignment.store import AssignmentStore
 from mailroom.auth.model import Access
 from mailroom.auth.permissions_store import grant
 from mailroom.costs import metering
+from mailroom.costs.day_items import read_day_items
 from mailroom.costs.explorer import CostExplorer, refresh_actuals
 from mailroom.costs.prices import PriceTableInput, default_regions
 from mailroom.costs.quantities import Q, Usage
@@ -49,8 +50,8 @@ def today() -> str:
 
 
 def day_items(table: Table, day: str | None = None) -> dict[str, dict[str, Any]]:
-    items = table.query_all(key_condition=partition(keys.usage_day_pk(day or today())))
-    return {str(item[schema.SK]): item for item in items}
+    """The day's usage items by sort key, its partitions (the shards) added up."""
+    return read_day_items(table, day or today())
 
 
 def conversation_day(table: Table, conversation_id: str) -> dict[str, Any]:

@@ -312,3 +312,46 @@ def test_auto_reply_once_per_sender_never_to_automatic_mail(
     assert b"Auto-Submitted: auto-replied" in raw
     assert b"In-Reply-To: <a1@example.com>" in raw
     assert b"To: Alice Customer <alice@example.com>" in raw
+
+
+def test_mailbox_default_sla_and_auto_acknowledgement(
+    deliver: Deliver, table: Table, poller: StreamPoller, env: Path
+) -> None:
+    """The mailbox's own settings: its default SLA policy wins over the team's (a rule's wins over
+    both), and its acknowledgement answers a new conversation once, never a reply in the thread."""
+    put_canned(table, CannedResponse(id="got-it", name="Got it", body="Hi {{ customer.first_name }}, noted."))
+    upsert_mailbox(table, "support@acme.test", sla_policy="fast", auto_ack="got-it")
+    routing_wiring.router.cache_clear()
+    first = deliver(make_mail(subject="Printer on fire", message_id="<fire@example.com>")).outcomes[0]
+    route_all(poller)
+    conv = conversation(table, first["conversation_id"])
+    assert conv.sla_policy == "fast"
+    sla_event = next(e for e in events(table, conv.id) if e["type"] == "sla_set")
+    assert sla_event["data"]["because"] == "mailbox or team default"
+    outbox = sorted((env.parent / "outbox").glob("*.eml"))
+    assert len(outbox) == 1
+    assert b"noted." in outbox[0].read_bytes()
+    assert any(e["type"] == "auto_replied" for e in events(table, conv.id))
+
+    # The customer answers in the thread: no second acknowledgement, and the policy stays.
+    reply = make_mail(
+        subject="Re: Printer on fire",
+        message_id="<fire-2@example.com>",
+        headers={"In-Reply-To": "<fire@example.com>", "References": "<fire@example.com>"},
+    )
+    assert deliver(reply).outcomes[0]["conversation_id"] == conv.id
+    route_all(poller)
+    assert len(list((env.parent / "outbox").glob("*.eml"))) == 1
+    assert conversation(table, conv.id).sla_policy == "fast"
+
+
+def test_a_rule_sla_beats_the_mailbox_default_and_an_unknown_one_falls_back(
+    deliver: Deliver, table: Table, poller: StreamPoller
+) -> None:
+    upsert_mailbox(table, "support@acme.test", sla_policy="no-such-policy")
+    routing_wiring.router.cache_clear()
+    vip = deliver(make_mail(subject="Hello", sender="Zed <zed@bigcorp.example>")).outcomes[0]
+    plain = deliver(make_mail(subject="Hello too", message_id="<plain@example.com>")).outcomes[0]
+    route_all(poller)
+    assert conversation(table, vip["conversation_id"]).sla_policy == "fast"  # rule vip
+    assert conversation(table, plain["conversation_id"]).sla_policy == "normal"  # the team's default

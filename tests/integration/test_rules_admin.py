@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -100,9 +99,34 @@ def test_saving_is_optimistic_and_every_version_is_kept(table: Table) -> None:
 
 
 def test_the_running_function_picks_up_changes_after_its_cache_expires(table: Table) -> None:
-    cache = RuleCache(table, ttl=0.2)
+    now = [100.0]
+    cache = RuleCache(table, ttl=30, clock=lambda: now[0])
     assert cache.get().version == 0
     save_rules(table, parse_rules_yaml(GOOD), expected_version=0, actor="test")
+    now[0] += 29.9
     assert cache.get().version == 0  # still cached
-    time.sleep(0.3)
+    now[0] += 0.1
     assert cache.get().version == 1
+
+
+def test_the_route_function_caches_rules_for_the_configured_time(
+    table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailroom.routing import wiring
+    from mailroom.settings import Settings, reset_settings_cache
+
+    monkeypatch.setenv("MAILROOM_RULES_CACHE_SECONDS", "0")
+    reset_settings_cache()
+    wiring.router.cache_clear()
+    try:
+        rules = wiring.router().rules
+        assert rules.get().version == 0
+        save_rules(table, parse_rules_yaml(GOOD), expected_version=0, actor="test")
+        assert rules.get().version == 1  # no cache: the next message sees the saved version
+    finally:
+        wiring.router.cache_clear()
+    assert Settings().rules_cache_seconds == 0
+    monkeypatch.delenv("MAILROOM_RULES_CACHE_SECONDS")
+    assert Settings().rules_cache_seconds == 30  # the default: live within half a minute
+    with pytest.raises(ValueError, match="rules_cache_seconds"):
+        Settings(rules_cache_seconds=-1)
