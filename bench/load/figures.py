@@ -69,7 +69,7 @@ def latency(snap: Snapshot, ledger: Ledger) -> dict[str, Any]:
     accepted: dict[str, list[float]] = defaultdict(list)
     received: dict[str, list[float]] = defaultdict(list)
     by_actor: dict[str, int] = defaultdict(int)
-    never = 0
+    waiting, never = 0, 0
     for mail in ledger.mails:
         if mail.kind not in {"new", "attachment"}:
             continue
@@ -77,9 +77,14 @@ def latency(snap: Snapshot, ledger: Ledger) -> dict[str, Any]:
             item = items.get((mail.ses_message_id, mailbox))
             if item is None:
                 continue
-            first = assigned.get(str(item["conversation_id"]))
+            conversation_id = str(item["conversation_id"])
+            first = assigned.get(conversation_id)
             if first is None:
-                never += 1
+                conversation = snap.conversations.get(conversation_id, {})
+                if conversation.get("status") == "open" and not conversation.get("assignee"):
+                    waiting += 1  # still queued: assigned_when_possible says no one has room
+                else:
+                    never += 1
                 continue
             at, actor = first
             by_actor["routing" if actor == "route" else "agent"] += 1  # the sweep acts as route too
@@ -90,6 +95,10 @@ def latency(snap: Snapshot, ledger: Ledger) -> dict[str, Any]:
         "received_to_assigned_s": percentiles([v for values in received.values() for v in values]),
         "accepted_to_assigned_by_mailbox_s": {mb: percentiles(v) for mb, v in sorted(accepted.items())},
         "first_assigned_by": dict(sorted(by_actor.items())),
+        # Opened a conversation that is still in its queue when the run ends: every agent who could
+        # take it is at capacity (the unassigned_with_available_agent invariant checks that).
+        "queued_at_end": waiting,
+        # Opened a conversation that was closed, or is held, without ever being assigned: a defect.
         "never_assigned": never,
     }
 

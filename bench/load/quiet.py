@@ -21,8 +21,11 @@ from sandbox.event_filter import matches_any
 from sandbox.streams import to_lambda_record
 
 ROUTE_PATTERNS = ROUTE.stream.patterns if ROUTE.stream else ()
-PAGE = 100
-MAX_PAGES = 50  # per shard and look: enough to find a routable record behind the checkpoint
+PAGE = 1000  # GetRecords' maximum
+# Per shard and look. The stream carries about 40 records per email (the metrics function's rollups,
+# the agents' writes), so the route function's checkpoint can trail the stream's end by 100,000
+# records that are not routable at all; all of them are read to be sure.
+MAX_PAGES = 2000
 
 
 def _checkpoints(data_dir: Path, consumer: str) -> dict[str, dict[str, Any]]:
@@ -67,7 +70,7 @@ def _routable_after(streams: Any, arn: str, shard_id: str, checkpoint: str | Non
         if not records:
             return False
         iterator = page.get("NextShardIterator")
-    return True  # a long way behind
+    return True  # more than MAX_PAGES pages behind: count it as not caught up
 
 
 def route_caught_up(data_dir: Path) -> bool:
