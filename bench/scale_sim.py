@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import sys
 import time
 from collections import defaultdict
@@ -46,6 +47,31 @@ from mailroom.table import capacity, keys, schema
 from mailroom.table.items import contact_key, conversation_key
 
 BEFORE = f"{SHADOW}table with one usage partition a day"  # the usage writes as they were
+
+
+@dataclass
+class DirectoryCache:
+    """The containers of one function, each with its listing of the mailbox directory: a call (on
+    a container drawn at random) reads the partition only if that container's listing is older than
+    ``seconds``. Its own random numbers: the rest of the day is drawn as without it."""
+
+    containers: int
+    seconds: float
+    rng: random.Random
+    read_at: list[float] = field(default_factory=list)
+
+    def needs_read(self, at: int) -> bool:
+        if self.seconds <= 0:
+            return True
+        if not self.read_at:
+            self.read_at = [-math.inf] * max(1, self.containers)
+        container = self.rng.randrange(len(self.read_at))
+        if at - self.read_at[container] < self.seconds:
+            return False
+        self.read_at[container] = at
+        return True
+
+
 SWEEP_ASSIGNMENTS_PER_SECOND = 20  # the sweep assigns one conversation at a time (a few requests each)
 RECENT_PER_MAILBOX = 20_000  # the conversations of a mailbox a follow-up may belong to
 AGENT_BYTES = 400  # an agent's item (profile, schedule, skills, open_count)
@@ -141,6 +167,14 @@ class Simulation:
         self.boards: dict[str, dict[str, int]] = {}
         self.floors: dict[str, int] = {}
         self.conversations = 0
+        self.directory_caches = {
+            function: DirectoryCache(
+                containers, scenario.directory_cache_seconds, random.Random(scenario.seed + n)
+            )
+            for n, (function, containers) in enumerate(
+                ((INGEST.key, scenario.ingest_containers), (REPLY.key, scenario.api_containers))
+            )
+        }
         self.directory_units = capacity.read_units(
             sum(sizes.directory_entry(g) for g in self.org.grants.values())
         )
@@ -245,14 +279,17 @@ class Simulation:
 
     # -- reads that land on shared partitions --------------------------------------------------------
 
-    def read_directory(self, at: int) -> None:
-        """``list_mailboxes``: the whole ``DIR#MAILBOX`` partition, eventually consistent."""
-        self.ledger.read(at, TABLE, DIRECTORY_MAILBOXES, self.directory_units)
+    def read_directory(self, at: int, function: str) -> None:
+        """``list_mailboxes_cached``: the whole ``DIR#MAILBOX`` partition, eventually consistent,
+        when the container's listing is too old (before the cache: on every call, in the shadow)."""
+        self.ledger.read(at, BEFORE, DIRECTORY_MAILBOXES, self.directory_units)
+        if self.directory_caches[function].needs_read(at):
+            self.ledger.read(at, TABLE, DIRECTORY_MAILBOXES, self.directory_units)
 
     def principal(self, at: int) -> None:
         """Every API request loads the caller's principal: their user item and the directory."""
         self.ledger.read(at, TABLE, DIRECTORY_USERS, 0.5)
-        self.read_directory(at)
+        self.read_directory(at, REPLY.key)
 
     # -- metering (mailroom.costs.metering / recorder) -----------------------------------------------
 
@@ -300,7 +337,7 @@ class Simulation:
         mailbox = self.org.mailboxes[self.dice.weighted(self.org.mailbox_odds)]
         machine = self.dice.chance(self.s.machine_share)
         recent = self.work.recent.get(mailbox)
-        self.read_directory(at)  # ingest resolves recipients against the directory
+        self.read_directory(at, INGEST.key)  # ingest resolves recipients against the directory
         self.totals.s3_get += 1  # the raw mail
         self.totals.s3_put += 2  # SES's S3 action; the body (typical mail is over the 8 KB inline limit)
         self.totals.read_units_unmodelled += READ_UNITS_UNMODELLED["ingest"]
@@ -656,9 +693,7 @@ def hottest(sim: Simulation, layout: str, n: int) -> dict[str, Any]:
             }
             for k, v in txs.hottest(n, keep_item)
         ],
-        "read_units_by_partition": [
-            key_row(k, reads, READ_LIMIT) for k, _ in reads.hottest(n, lambda _: True)
-        ],
+        "read_units_by_partition": [key_row(k, reads, READ_LIMIT) for k, _ in reads.hottest(n, keep)],
     }
 
 

@@ -37,6 +37,12 @@ class Scenario:
     page_share: float = 0.9  # share of an agent's time with a conversation page open (heartbeats)
     inbox_tab_share: float = 0.5  # on-shift agents with an inbox tab polling
     stream_shards: int = 24  # DynamoDB stream shards (about one per table partition)
+    # The API and ingest reuse a container's listing of the mailbox directory this long
+    # (MAILROOM_DIRECTORY_CACHE_SECONDS in infra/config.py); warm containers each function keeps at
+    # peak (more than its peak concurrency: more containers, more listings).
+    directory_cache_seconds: float = 5.0
+    api_containers: int = 60
+    ingest_containers: int = 30
     seed: int = 20261123
 
     @property

@@ -154,6 +154,9 @@ class MailroomConfig(BaseModel):
     # asynchronous invocations wait in Lambda's queue meanwhile (up to 6 hours). Accounts whose
     # concurrency quota is still the new-account default cannot reserve any: set null there.
     ingest_reserved_concurrency: Annotated[int | None, Field(ge=1, le=1000)] = 10
+    # Seconds the API and ingest may reuse a container's listing of the mailbox directory: a grant
+    # revoked or a mailbox disabled takes effect everywhere within this time (0: read every time).
+    directory_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
     api_throttle_rate: Annotated[float, Field(gt=0, le=10_000)] = 50.0
     api_throttle_burst: Annotated[int, Field(ge=1, le=5_000)] = 100
     api_5xx_alarm_threshold: Annotated[int, Field(ge=1)] = 1

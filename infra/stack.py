@@ -87,6 +87,9 @@ class MailroomStack(Stack):
         self.sign_in = SignIn(self, "SignIn", config=config, base_url=self.api.base_url)
 
         table_env = {"MAILROOM_TABLE_NAME": self.table.table_name}
+        # The API and ingest read the mailbox directory on every call: reused for a few seconds per
+        # container so that its partition is not the first read hot spot (docs/scale.md).
+        directory_env = {"MAILROOM_DIRECTORY_CACHE_SECONDS": f"{config.directory_cache_seconds:g}"}
         store_env = {"MAILROOM_RAW_STORE_URL": self.storage.store_url}
         send_env = {
             "MAILROOM_OUTBOUND_URL": self.sending.outbound_url,
@@ -97,13 +100,19 @@ class MailroomStack(Stack):
             "Functions",
             config=config,
             environments={
-                "ingest": {**table_env, **store_env, "MAILROOM_RAW_INBOUND_PREFIX": RAW_INBOUND_PREFIX},
+                "ingest": {
+                    **table_env,
+                    **store_env,
+                    **directory_env,
+                    "MAILROOM_RAW_INBOUND_PREFIX": RAW_INBOUND_PREFIX,
+                },
                 "route": {**table_env, **send_env},
                 "metrics": {**table_env},  # rollups and per-conversation clocks (mailroom/metrics/)
                 "reply": {
                     **table_env,
                     **store_env,
                     **send_env,
+                    **directory_env,
                     "MAILROOM_AUTH_MODE": "cognito",
                     "MAILROOM_COOKIE_SECURE": "true",
                     "MAILROOM_COGNITO_USER_POOL_ID": self.sign_in.user_pool.user_pool_id,

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # saved change is live within this many seconds without a redeploy. Each re-read is one
     # consistent GetItem of the rule set; 0 re-reads it for every message (tests, a local sandbox).
     rules_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Every API request (the caller's mailbox access) and every ingest (aliases, disabled mailboxes)
+    # reads the mailbox directory, one partition: at scale its first read hot spot (docs/scale.md).
+    # They may reuse a listing this old (per container); a grant revoked, or a mailbox disabled, by
+    # another container then takes effect within this many seconds. 0 reads it every time.
+    directory_cache_seconds: float = Field(default=0.0, ge=0, le=300)
 
     # Sign-in. "local": the sandbox's own sign-in page and signed tokens; "cognito": Amazon Cognito's
     # hosted UI (authorization code + PKCE) and ID tokens verified against the pool's keys.

@@ -266,10 +266,18 @@ class Sandbox:
 
         pool = LambdaPool(REPLY, self.config.api_workers).start()
         self._parts.append(pool)
+
+        def handler(event: dict[str, Any], context: Any) -> Any:
+            try:
+                return pool.handler(event, context)
+            finally:
+                if self.poller is not None:
+                    self.poller.wake()  # the request may have written what the stream carries
+
         self.http = HttpGateway(
             host=self.config.host,
             port=self.config.http_port,
-            handler=pool.handler,
+            handler=handler,
             context_factory=context_factory(REPLY),
         )
         self.http.start()
@@ -334,6 +342,8 @@ class Sandbox:
         for _attempt in range(ASYNC_ATTEMPTS):
             try:
                 ingest_handler(event, context_factory(INGEST)())
+                if self.poller is not None:
+                    self.poller.wake()  # route and metrics have a new conversation to read
                 return
             except Exception:
                 error = traceback.format_exc()

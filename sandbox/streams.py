@@ -238,6 +238,9 @@ def _error_code(exc: ClientError) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+IDLE_CYCLES = 10  # empty passes in a row (2 s at the default interval) before polling slows down
+
+
 class StreamPoller:
     """Polls one table's stream and feeds its consumers; see the module docstring."""
 
@@ -249,6 +252,7 @@ class StreamPoller:
         consumers: list[Consumer],
         state_dir: Path,
         poll_interval: float = 0.2,
+        idle_interval: float = 1.0,
         dynamodb_client: Any = None,
         streams_client: Any = None,
         redeliver: Callable[[str], bool] | None = None,
@@ -262,6 +266,9 @@ class StreamPoller:
         self.consumers = list(consumers)
         self.state_dir = Path(state_dir)
         self.poll_interval = poll_interval
+        # After IDLE_CYCLES empty passes in a row the thread polls every ``idle_interval`` instead
+        # (an idle sandbox costs the machine little) until a pass reads something or :meth:`wake`.
+        self.idle_interval = max(idle_interval, poll_interval)
         self._dynamodb = dynamodb_client or local_client("dynamodb", endpoint)
         self._streams = streams_client or local_client("dynamodbstreams", endpoint)
         self._states: dict[str, _ConsumerState] = {c.name: self._load_state(c.name) for c in self.consumers}
@@ -287,6 +294,10 @@ class StreamPoller:
             "stream poller started",
             extra={"table_name": self.table_name, "consumers": [c.name for c in self.consumers]},
         )
+
+    def wake(self) -> None:
+        """Something was probably written (mail ingested, an API call): poll now, and briskly."""
+        self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the background thread: it finishes the batch in hand, then exits."""
@@ -368,7 +379,7 @@ class StreamPoller:
     # -- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        failures = 0
+        failures, empty = 0, 0
         while not self._stop.is_set():
             with self._cond:
                 self._cycles_started += 1
@@ -387,9 +398,14 @@ class StreamPoller:
                 if idle:
                     self._last_idle_cycle = number
                 self._cond.notify_all()
+            empty = empty + 1 if read == 0 and not failures else 0
             if read == 0 or failures:
-                delay = self.poll_interval * min(2**failures, 25) if failures else self.poll_interval
-                self._wake.wait(delay)
+                if failures:
+                    delay = self.poll_interval * min(2**failures, 25)
+                else:
+                    delay = self.idle_interval if empty >= IDLE_CYCLES else self.poll_interval
+                if self._wake.wait(delay):
+                    empty = 0
                 self._wake.clear()
 
     def _stopping(self) -> bool:

@@ -76,7 +76,9 @@ def authenticate(event: BaseProxyEvent) -> Session | None:
     try:
         if header.lower().startswith("bearer "):
             email = _bearer_email(header[7:].strip(), settings)
-            principal = load_principal(wiring.table(), email)
+            principal = load_principal(
+                wiring.table(), email, directory_max_age_s=settings.directory_cache_seconds
+            )
             return Session(principal=principal, via="bearer") if principal else None
         cookie = read_session_cookie(getattr(event, "cookies", None), settings.cookie_secure)
         if not cookie:
@@ -84,5 +86,7 @@ def authenticate(event: BaseProxyEvent) -> Session | None:
         claims = verify_token(session_secret(settings), cookie, kind="session")
     except AuthenticationError:
         return None
-    principal = load_principal(wiring.table(), claims.sub)
+    principal = load_principal(
+        wiring.table(), claims.sub, directory_max_age_s=settings.directory_cache_seconds
+    )
     return Session(principal=principal, via="cookie", sid=claims.sid) if principal else None

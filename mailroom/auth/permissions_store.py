@@ -14,7 +14,12 @@ from typing import Any
 
 from mailroom.audit.log import PERMISSION_GRANT, PERMISSION_REVOKE, record
 from mailroom.auth.model import Access, Principal, Role
-from mailroom.inbox.directory import DIRECTORY_USERS, list_mailboxes, mailbox_directory_key
+from mailroom.inbox.directory import (
+    DIRECTORY_USERS,
+    forget_cached_mailboxes,
+    list_mailboxes_cached,
+    mailbox_directory_key,
+)
 from mailroom.table import schema
 from mailroom.table.client import Condition, ConditionFailedError, Table
 
@@ -47,12 +52,13 @@ def mailbox_grants(mailbox_item: Mapping[str, Any]) -> dict[str, Access]:
     return grants
 
 
-def load_principal(table: Table, email: str) -> Principal | None:
+def load_principal(table: Table, email: str, *, directory_max_age_s: float = 0.0) -> Principal | None:
     """The principal for a signed-in ``email``, or None if they are not an active user with a
     known role (sign-in succeeded at Cognito but the directory doesn't know them: refuse).
 
-    Two reads: the user item and the mailbox directory. Callers may cache the result briefly per
-    process; a revoked grant then lasts at most that long.
+    Two reads: the user item (always: a deactivated user is refused at once) and the mailbox
+    directory, which may be this process's listing from at most ``directory_max_age_s`` ago; a
+    grant revoked in another process then lasts at most that long.
     """
     address = email.strip().lower()
     if not address:
@@ -65,7 +71,7 @@ def load_principal(table: Table, email: str) -> Principal | None:
     except ValueError:
         return None
     access: dict[str, Access] = {}
-    for item in list_mailboxes(table):
+    for item in list_mailboxes_cached(table, directory_max_age_s):
         level = mailbox_grants(item).get(address)
         mailbox = item.get("address") or item.get(schema.SK)
         if level is not None and isinstance(mailbox, str):
@@ -79,7 +85,10 @@ def grant(table: Table, mailbox: str, email: str, access: Access | None, *, acto
 
     Raises :class:`UnknownMailboxError` if the mailbox is not in the directory.
     """
-    _grant(table, mailbox, email, access)
+    try:
+        _grant(table, mailbox, email, access)
+    finally:
+        forget_cached_mailboxes()
     record(
         table,
         actor=actor,

@@ -14,7 +14,7 @@ from mailroom.clock import iso, parse_iso
 from mailroom.domain.message import AttachmentRef
 from mailroom.faultpoints import checkpoint
 from mailroom.ids import message_key_for
-from mailroom.inbox.directory import list_mailboxes
+from mailroom.inbox.directory import list_mailboxes_cached
 from mailroom.ingest.build import Body, Envelope, attachment_refs, body_of, customer_of, plan_ingest
 from mailroom.ingest.fingerprint import content_fingerprint, variant_identity
 from mailroom.ingest.recipients import Recipient, mailbox_routes, route_recipients
@@ -85,7 +85,10 @@ class Ingestor:
         )
         html = sanitize_html(parsed.html) if parsed.html else None
         recipients, refused = route_recipients(
-            receipt.recipients, mailbox_routes(list_mailboxes(self.repository.table))
+            receipt.recipients,
+            mailbox_routes(
+                list_mailboxes_cached(self.repository.table, self.settings.directory_cache_seconds)
+            ),
         )
         if refused:  # disabled by an admin: kept in the raw store, never a conversation
             logger.warning(

@@ -76,6 +76,12 @@ def test_environment_matches_settings(synthesized: Synthesized) -> None:
     assert route["MAILROOM_SES_CONFIGURATION_SET"] == reply["MAILROOM_SES_CONFIGURATION_SET"]
     metrics = synthesized.function("metrics")["Properties"]["Environment"]["Variables"]
     assert metrics["MAILROOM_TABLE_NAME"] == reply["MAILROOM_TABLE_NAME"]  # it keeps the rollups
+    # The directory's hot readers reuse a listing briefly; the sandbox's default reads it every time.
+    cache = f"{synthesized.config.directory_cache_seconds:g}"
+    assert ingest["MAILROOM_DIRECTORY_CACHE_SECONDS"] == cache == "5"
+    assert reply["MAILROOM_DIRECTORY_CACHE_SECONDS"] == cache
+    assert "MAILROOM_DIRECTORY_CACHE_SECONDS" not in route
+    assert Settings.model_fields["directory_cache_seconds"].default == 0
 
 
 def test_reserved_concurrency_only_on_ingest_when_configured(dev: Synthesized, prod: Synthesized) -> None:

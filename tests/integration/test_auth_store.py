@@ -9,7 +9,9 @@ import pytest
 
 from mailroom.auth import Access, Role, can_act, visible_mailboxes
 from mailroom.auth.permissions_store import UnknownMailboxError, grant, load_principal, mailbox_grants
+from mailroom.inbox import directory
 from mailroom.inbox.directory import (
+    forget_cached_mailboxes,
     list_mailboxes,
     mailbox_directory_key,
     register_mailbox_update,
@@ -148,6 +150,63 @@ def test_unrecognised_stored_levels_are_ignored(table: Table) -> None:
     pat = load_principal(table, "pat@example.com")
     assert pat is not None
     assert pat.mailbox_access == {SUPPORT: Access.READ_ONLY}
+
+
+def access(table: Table, max_age_s: float) -> dict[str, Access]:
+    principal = load_principal(table, "pat@example.com", directory_max_age_s=max_age_s)
+    assert principal is not None
+    return principal.mailbox_access
+
+
+def _grant_elsewhere(table: Table, mailbox: str, email: str, level: str | None) -> None:
+    """A grant written by another container: straight to the item, this process's cache untouched."""
+    names = {"#access": "access", "#email": email}
+    if level is None:
+        table.update(mailbox_directory_key(mailbox), Condition("REMOVE #access.#email", names))
+    else:
+        set_level = Condition("SET #access.#email = :l", names, {":l": level})
+        table.update(mailbox_directory_key(mailbox), set_level)
+
+
+def test_a_cached_directory_is_reused_for_its_age_then_read_again(
+    table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("mailroom.inbox.directory.monotonic", lambda: clock[0])
+    forget_cached_mailboxes()
+    grant(table, SUPPORT, "pat@example.com", Access.FULL)
+    assert access(table, 5) == {SUPPORT: Access.FULL}
+
+    _grant_elsewhere(table, SUPPORT, "pat@example.com", None)  # revoked by another container
+    clock[0] += 4.9
+    assert access(table, 5) == {SUPPORT: Access.FULL}  # still the listing
+    assert access(table, 0) == {}  # 0: read every time
+    clock[0] += 0.2  # older than 5 s: read again
+    assert access(table, 5) == {}
+
+    # A deactivated user is refused at once: their own item is never cached.
+    _set_user(table, "pat@example.com", "active", False)
+    assert load_principal(table, "pat@example.com", directory_max_age_s=5) is None
+
+
+def test_changes_made_in_this_process_are_seen_at_once(table: Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mailroom.inbox.directory.monotonic", lambda: 1000.0)  # never expires here
+    forget_cached_mailboxes()
+    assert access(table, 60) == {}
+
+    grant(table, SALES, "pat@example.com", Access.READ_ONLY)
+    assert access(table, 60) == {SALES: Access.READ_ONLY}
+
+    upsert_mailbox(table, SALES, disabled=True)
+    listed = directory.list_mailboxes_cached(table, 60)
+    assert {str(m["address"]): bool(m.get("disabled")) for m in listed}[SALES] is True
+
+    grant(table, SUPPORT, "kim@example.com", Access.FULL)  # (the item gets its access map)
+    assert access(table, 60) == {SALES: Access.READ_ONLY}
+    _grant_elsewhere(table, SUPPORT, "pat@example.com", "full")
+    assert SUPPORT not in access(table, 60)  # another's change: not yet
+    forget_cached_mailboxes()
+    assert access(table, 60) == {SALES: Access.READ_ONLY, SUPPORT: Access.FULL}
 
 
 def _register(address: str) -> tuple[dict[str, str], Condition]:

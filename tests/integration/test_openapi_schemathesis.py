@@ -37,7 +37,7 @@ __all__ = ["world"]  # the authorization matrix's seeded world: conversations, u
 # Requests per operation (valid, invalid, and with the world's ids): 6 with the default profile, so
 # the ~65 operations take about 400 requests (each one a real handler run on DynamoDB Local, with its
 # cost metering); HYPOTHESIS_PROFILE=thorough makes it 60 each.
-EXAMPLES = max(6, settings().max_examples // 16)
+EXAMPLES = max(4, settings().max_examples // 25)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 

@@ -89,3 +89,22 @@ def test_the_report_lists_each_layouts_own_keys(layout: str) -> None:
     else:
         assert keys.usage_day_pk(DAY) not in table
         assert table & shards
+
+
+def test_cached_directory_listings_read_at_most_once_per_container_and_period() -> None:
+    sim = peak_hour()
+    reads = sim.ledger.reads.peaks
+    every_call = reads.total[(BEFORE, DIRECTORY_MAILBOXES)]
+    cached = reads.total[(TABLE, DIRECTORY_MAILBOXES)]
+    assert 0 < cached < every_call
+    # Each container reads at most once per period: a ceiling on any second's reads.
+    containers = sim.s.api_containers + sim.s.ingest_containers
+    assert reads.second[(TABLE, DIRECTORY_MAILBOXES)] <= containers * sim.directory_units
+    seconds = PEAK_HOUR[1] - PEAK_HOUR[0]
+    assert cached <= containers * (seconds / sim.s.directory_cache_seconds + 1) * sim.directory_units
+    before = {row["key"] for row in hottest(sim, "before", 50)["read_units_by_partition"]}
+    after = hottest(sim, "after", 50)["read_units_by_partition"]
+    assert DIRECTORY_MAILBOXES in before
+    assert [row["peak_per_second"] for row in after if row["key"] == DIRECTORY_MAILBOXES] == [
+        round(reads.second[(TABLE, DIRECTORY_MAILBOXES)], 1)
+    ]
