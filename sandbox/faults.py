@@ -189,12 +189,14 @@ class FaultInjector:
     _http: URLLib3Session | None = None
     _rngs: dict[str, random.Random] = field(default_factory=dict)
 
-    def _chance(self, kind: str, fraction: float) -> bool:
-        """One seeded draw for ``kind``; counts it as fired when it hits."""
+    def _chance(self, kind: str, fraction: float, *, stream: str = "") -> bool:
+        """One seeded draw for ``kind`` (from its own sequence per ``stream``: a consumer's draws do
+        not depend on how its thread interleaves with others); counts it as fired when it hits."""
         if fraction <= 0:
             return False
         with self._lock:
-            rng = self._rngs.setdefault(kind, random.Random(f"{self.config.seed}:{kind}"))  # noqa: S311
+            name = f"{kind}:{stream}" if stream else kind
+            rng = self._rngs.setdefault(name, random.Random(f"{self.config.seed}:{name}"))  # noqa: S311
             hit = rng.random() < fraction
             if hit:
                 self.fired[kind] += 1
@@ -274,7 +276,7 @@ class FaultInjector:
 
     def redeliver(self, consumer: str) -> bool:
         """Whether the stream poller delivers the batch it just delivered to ``consumer`` again."""
-        return self._chance("stream_redeliver", self.config.stream_redeliver)
+        return self._chance("stream_redeliver", self.config.stream_redeliver, stream=consumer)
 
     def guard(self, handler: Handler) -> Handler:
         """``handler`` as the sandbox invokes it: a crash is a failed invocation, as on Lambda."""

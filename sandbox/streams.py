@@ -23,8 +23,10 @@ Lambda-shaped batches, as the event source mappings of the deployed stack do:
 
 Retry counts live in memory only: a restart gives a failing record its retries again.
 
-Use ``start()``/``stop()`` for a background thread, ``poll_once()`` to step by hand in tests, and
-``drain(timeout)`` to wait until every consumer has processed everything in the stream.
+Use ``start()``/``stop()`` for background threads (one per consumer, as each event source mapping
+polls on its own: a slow consumer, such as metrics with its rollups, never holds routing back),
+``poll_once()`` to step by hand in tests (consumers in order), and ``drain(timeout)`` to wait until
+every consumer has processed everything in the stream.
 """
 
 from __future__ import annotations
@@ -272,24 +274,30 @@ class StreamPoller:
         self._dynamodb = dynamodb_client or local_client("dynamodb", endpoint)
         self._streams = streams_client or local_client("dynamodbstreams", endpoint)
         self._states: dict[str, _ConsumerState] = {c.name: self._load_state(c.name) for c in self.consumers}
-        self._lock = threading.RLock()  # one poll cycle at a time, whichever thread runs it
-        self._thread: threading.Thread | None = None
+        names = [c.name for c in self.consumers]
+        # One pass per consumer at a time, whichever thread runs it (its own, or a test's).
+        self._locks = {name: threading.RLock() for name in names}
+        self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wakes = {name: threading.Event() for name in names}
         self._cond = threading.Condition()
-        self._cycles_started = 0
-        self._last_idle_cycle = 0
+        self._cycles_started = dict.fromkeys(names, 0)
+        self._last_idle_cycle = dict.fromkeys(names, 0)
         self._table_missing_logged = False
 
     # -- public API -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Poll in a background thread until :meth:`stop`."""
-        if self._thread is not None and self._thread.is_alive():
+        """Poll in background threads, one per consumer, until :meth:`stop`."""
+        if self.running:
             raise RuntimeError("stream poller already running")
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="mailroom-stream-poller", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(consumer,), name=f"stream-{consumer.name}", daemon=True)
+            for consumer in self.consumers
+        ]
+        for thread in self._threads:
+            thread.start()
         logger.info(
             "stream poller started",
             extra={"table_name": self.table_name, "consumers": [c.name for c in self.consumers]},
@@ -297,28 +305,31 @@ class StreamPoller:
 
     def wake(self) -> None:
         """Something was probably written (mail ingested, an API call): poll now, and briskly."""
-        self._wake.set()
+        for wake in self._wakes.values():
+            wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the background thread: it finishes the batch in hand, then exits."""
-        thread = self._thread
+        """Stop the background threads: each finishes the batch in hand, then exits."""
         self._stop.set()
-        self._wake.set()
-        if thread is None:
+        self.wake()
+        if not self._threads:
             return
-        thread.join(timeout)
-        if thread.is_alive():
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        busy = [thread.name for thread in self._threads if thread.is_alive()]
+        if busy:
             logger.warning(
                 "stream poller still busy after stop timeout (a handler is running)",
-                extra={"timeout_s": timeout},
+                extra={"timeout_s": timeout, "threads": busy},
             )
             return
-        self._thread = None
+        self._threads = []
         logger.info("stream poller stopped", extra={"table_name": self.table_name})
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return any(thread.is_alive() for thread in self._threads)
 
     def poll_once(self) -> int:
         """One pass over every consumer and shard; returns how many stream records were read."""
@@ -329,15 +340,15 @@ class StreamPoller:
         """Wait until every consumer has caught up with everything in the stream (including records
         its handlers write meanwhile). True if it did within ``timeout`` seconds.
 
-        With the background thread running, waits for that thread to finish a pass that started
-        after this call and found nothing to do; otherwise polls in the calling thread.
+        With the background threads running, waits for each to finish a pass that started after
+        this call and found nothing to do; otherwise polls in the calling thread.
         """
         deadline = time.monotonic() + timeout
         if self.running:
             with self._cond:
-                start = self._cycles_started
-                self._wake.set()
-                while self._last_idle_cycle <= start:
+                start = dict(self._cycles_started)
+                self.wake()
+                while any(self._last_idle_cycle[name] <= start[name] for name in start):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not self.running:
                         return False
@@ -366,7 +377,7 @@ class StreamPoller:
 
     def checkpoints(self, consumer: str) -> dict[str, str | None]:
         """The consumer's checkpoint per shard (for diagnostics and tests)."""
-        with self._lock:
+        with self._locks[consumer]:
             return {shard: state.checkpoint for shard, state in self._states[consumer].shards.items()}
 
     def __enter__(self) -> StreamPoller:
@@ -378,25 +389,30 @@ class StreamPoller:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, consumer: Consumer) -> None:
         failures, empty = 0, 0
+        wake = self._wakes[consumer.name]
         while not self._stop.is_set():
             with self._cond:
-                self._cycles_started += 1
-                number = self._cycles_started
+                self._cycles_started[consumer.name] += 1
+                number = self._cycles_started[consumer.name]
             read, idle = 0, False
             try:
-                read, idle = self._cycle()
+                read, idle = self._consumer_cycle(consumer)
                 failures = 0
             except Exception:
                 failures += 1
                 logger.exception(
                     "stream poll failed",
-                    extra={"table_name": self.table_name, "consecutive_failures": failures},
+                    extra={
+                        "table_name": self.table_name,
+                        "consumer": consumer.name,
+                        "consecutive_failures": failures,
+                    },
                 )
             with self._cond:
                 if idle:
-                    self._last_idle_cycle = number
+                    self._last_idle_cycle[consumer.name] = number
                 self._cond.notify_all()
             empty = empty + 1 if read == 0 and not failures else 0
             if read == 0 or failures:
@@ -404,28 +420,34 @@ class StreamPoller:
                     delay = self.poll_interval * min(2**failures, 25)
                 else:
                     delay = self.idle_interval if empty >= IDLE_CYCLES else self.poll_interval
-                if self._wake.wait(delay):
+                if wake.wait(delay):
                     empty = 0
-                self._wake.clear()
+                wake.clear()
 
     def _stopping(self) -> bool:
-        return self._stop.is_set() and threading.current_thread() is self._thread
+        return self._stop.is_set() and threading.current_thread() in self._threads
 
     def _cycle(self) -> tuple[int, bool]:
-        """One pass: (records read, idle). Idle means every read came back empty and nothing failed."""
-        with self._lock:
+        """One pass over every consumer, in order: (records read, idle). Idle means every read came
+        back empty and nothing failed."""
+        read, idle = 0, True
+        for consumer in self.consumers:
+            if self._stopping():
+                return read, False
+            consumer_read, consumer_idle = self._consumer_cycle(consumer)
+            read += consumer_read
+            idle = idle and consumer_idle
+        return read, idle
+
+    def _consumer_cycle(self, consumer: Consumer) -> tuple[int, bool]:
+        """One pass of one consumer over every shard: (records read, idle)."""
+        with self._locks[consumer.name]:
             stream_arn = self._stream_arn()
             if stream_arn is None:
                 return 0, True
             shards = self._list_shards(stream_arn)
-            read, incomplete = 0, False
-            for consumer in self.consumers:
-                if self._stopping():
-                    return read, False
-                state = self._sync_state(consumer, stream_arn, shards)
-                consumer_read, consumer_incomplete = self._poll_consumer(consumer, state, stream_arn, shards)
-                read += consumer_read
-                incomplete = incomplete or consumer_incomplete
+            state = self._sync_state(consumer, stream_arn, shards)
+            read, incomplete = self._poll_consumer(consumer, state, stream_arn, shards)
             return read, read == 0 and not incomplete
 
     def _stream_arn(self) -> str | None:

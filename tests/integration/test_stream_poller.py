@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -374,7 +375,39 @@ def test_background_thread_delivers_from_its_own_thread(
     put(item(3))
     assert poller.drain(timeout=30)  # includes records written after the previous drain
     assert handler.sks == ["ITEM#001", "ITEM#002", "ITEM#003"]
-    assert set(handler.threads) == {"mailroom-stream-poller"}
+    assert set(handler.threads) == {"stream-all"}
+    poller.stop(timeout=5)
+    assert not poller.running
+
+
+def test_each_consumer_polls_on_its_own_so_a_slow_one_holds_no_other_back(
+    put: Callable[..., None], make_poller: Callable[..., StreamPoller]
+) -> None:
+    release = threading.Event()
+    slow_started = threading.Event()
+
+    def slow(event: dict[str, Any], context: Any) -> None:
+        slow_started.set()
+        assert release.wait(60), "never released"
+
+    fast = Recorder()
+    poller = make_poller(
+        Consumer(name="slow", handler=slow), Consumer(name="fast", handler=fast), poll_interval=0.05
+    )
+    poller.start()
+    try:
+        put(item(1))
+        assert slow_started.wait(30)
+        put(item(2))  # written while the slow consumer is still busy with the first record
+        deadline = time.monotonic() + 30
+        while fast.sks != ["ITEM#001", "ITEM#002"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fast.sks == ["ITEM#001", "ITEM#002"]
+        assert set(fast.threads) == {"stream-fast"}
+        assert not poller.drain(timeout=0.5)  # the slow one has not caught up
+    finally:
+        release.set()
+    assert poller.drain(timeout=30)
     poller.stop(timeout=5)
     assert not poller.running
 
