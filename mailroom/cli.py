@@ -48,6 +48,11 @@ def main() -> None:
     help="Inject faults, e.g. 'dynamodb_throttle=0.05,stream_redeliver=0.2,crash=*,seed=7' "
     "(docs/architecture.md, Fault injection).",
 )
+@click.option(
+    "--table-in-memory",
+    is_flag=True,
+    help="Keep DynamoDB Local's table in memory (lost when it stops; faster: for load tests).",
+)
 def sandbox(
     smtp_port: int,
     http_port: int,
@@ -57,6 +62,7 @@ def sandbox(
     host: str,
     api_workers: int,
     faults: str,
+    table_in_memory: bool,
 ) -> None:
     """Run the whole pipeline locally: SMTP in, DynamoDB Local, the web UI."""
     from sandbox.app import Sandbox, SandboxConfig
@@ -78,6 +84,7 @@ def sandbox(
             domains=accepted,
             log=lambda line: click.echo(f"mailroom: {line}", err=True),
             faults=fault_config,
+            table_in_memory=table_in_memory,
         )
     )
     try:

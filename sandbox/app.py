@@ -67,6 +67,9 @@ class SandboxConfig:
     dynamodb_port: int | None = None
     log: Callable[[str], None] = print
     faults: FaultConfig | None = None  # fault injection (sandbox/faults.py); None: none
+    # DynamoDB Local without its SQLite file: nothing survives a stop (raw mail and the outbox do,
+    # but the table does not). For load tests: the figures are then the product's, not the disk's.
+    table_in_memory: bool = False
 
 
 def context_factory(spec: FunctionSpec) -> Callable[[], LambdaContext]:
@@ -153,7 +156,8 @@ class Sandbox:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.dynamodb = DynamoDBLocal(
-            port=self.config.dynamodb_port, db_path=self.data_dir / "dynamodb"
+            port=self.config.dynamodb_port,
+            db_path=None if self.config.table_in_memory else self.data_dir / "dynamodb",
         ).start()
         self._parts.append(self.dynamodb)
         os.environ.update(

@@ -23,6 +23,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadConfig, Path | None]:
     parser.add_argument("--rate", type=float, default=None, help="mails/s in all (default: unpaced)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--drain-timeout", type=float, default=defaults.drain_timeout_s)
+    parser.add_argument(
+        "--on-disk", action="store_true", help="DynamoDB Local with its SQLite file (default: in memory)"
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="keep the sandbox's data here")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -37,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadConfig, Path | None]:
         rate=args.rate,
         drain_timeout_s=args.drain_timeout,
         data_dir=args.data_dir,
+        table_in_memory=not args.on_disk,
     )
     return config, args.json_out
 
