@@ -58,13 +58,14 @@ class DirectoryCache:
     containers: int
     seconds: float
     rng: random.Random
-    read_at: list[float] = field(default_factory=list)
+    read_at: list[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_at = [-math.inf] * max(1, self.containers)
 
     def needs_read(self, at: int) -> bool:
         if self.seconds <= 0:
             return True
-        if not self.read_at:
-            self.read_at = [-math.inf] * max(1, self.containers)
         container = self.rng.randrange(len(self.read_at))
         if at - self.read_at[container] < self.seconds:
             return False

@@ -23,7 +23,6 @@ def test_a_small_load_run_keeps_every_invariant() -> None:
         "attachment": True,
     }
     assert result.figures["agents"]["replies"] > 0
-    # Conversations can end the run queued (the agents stop at capacity); the invariants above prove
-    # no one had room for them. None was closed or held without an assignment.
+    # Conversations may end the run still queued (the agents stop at capacity): the invariants above
+    # prove no one had room for them. None was closed or held without an assignment.
     assert result.figures["latency"]["never_assigned"] == 0
-    assert result.figures["latency"]["queued_at_end"] <= result.figures["table"]["unassigned_open"]
