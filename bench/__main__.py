@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import costs, hostile, inbox, ingest, routing, sandbox_latency, scale_sim, workspace
+from bench import (
+    costs,
+    dynamodb_local_jvm,
+    hostile,
+    inbox,
+    ingest,
+    routing,
+    sandbox_latency,
+    scale_sim,
+    workspace,
+)
 
 
 def main() -> None:
@@ -22,6 +32,7 @@ def main() -> None:
             "sandbox_latency": sandbox_latency.run(),
             "costs": costs.run(),
             "scale": scale_sim.run(),
+            "dynamodb_local_jvm": dynamodb_local_jvm.run(),
         }
     finally:
         sys.stdout = figures

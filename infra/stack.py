@@ -87,8 +87,9 @@ class MailroomStack(Stack):
         self.sign_in = SignIn(self, "SignIn", config=config, base_url=self.api.base_url)
 
         table_env = {"MAILROOM_TABLE_NAME": self.table.table_name}
-        # The API and ingest read the mailbox directory on every call: reused for a few seconds per
-        # container so that its partition is not the first read hot spot (docs/scale.md).
+        # The API, ingest and route read the directory (mailboxes, teams) on every call: reused for a
+        # few seconds per container so that its partitions are not the first read hot spot
+        # (docs/scale.md).
         directory_env = {"MAILROOM_DIRECTORY_CACHE_SECONDS": f"{config.directory_cache_seconds:g}"}
         store_env = {"MAILROOM_RAW_STORE_URL": self.storage.store_url}
         send_env = {
@@ -106,7 +107,7 @@ class MailroomStack(Stack):
                     **directory_env,
                     "MAILROOM_RAW_INBOUND_PREFIX": RAW_INBOUND_PREFIX,
                 },
-                "route": {**table_env, **send_env},
+                "route": {**table_env, **send_env, **directory_env},
                 "metrics": {**table_env},  # rollups and per-conversation clocks (mailroom/metrics/)
                 "reply": {
                     **table_env,

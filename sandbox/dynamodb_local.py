@@ -36,6 +36,12 @@ INSTALL_DIR_ENV = "MAILROOM_DYNAMODB_LOCAL_DIR"
 JAR_NAME = "DynamoDBLocal.jar"
 LIB_DIR_NAME = "DynamoDBLocal_lib"
 
+# The JVM's optimising compiler (C2) costs more CPU than it ever pays back here: starting DynamoDB
+# Local and serving its first requests costs about half the CPU with the quick compiler only, and
+# it stays cheaper per request after thousands of them (`make bench`: ``dynamodb_local_jvm``). The
+# suite starts a dozen of them, and they share two cores with everything else.
+JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
+
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = ("local", "local")
 
@@ -102,8 +108,10 @@ class DynamoDBLocal:
         db_path: Path | None = None,
         install_dir: Path | None = None,
         log_path: Path | None = None,
+        jvm_options: tuple[str, ...] = JVM_OPTIONS,
     ) -> None:
         self._requested_port = port
+        self.jvm_options = jvm_options
         self._port: int | None = port
         self.db_path = Path(db_path) if db_path is not None else None
         self._install_dir = Path(install_dir) if install_dir is not None else None
@@ -229,6 +237,7 @@ class DynamoDBLocal:
     def _command(self, java: str, install_dir: Path) -> list[str]:
         command = [
             java,
+            *self.jvm_options,
             f"-Djava.library.path={install_dir / LIB_DIR_NAME}",
             "-jar",
             str(install_dir / JAR_NAME),

@@ -74,6 +74,9 @@ _CHECKPOINT_UNUSABLE = frozenset(
     {"TrimmedDataAccessException", "ValidationException", "InternalFailure", "InternalServerError"}
 )
 
+# How long a described stream ARN is reused before the table is described again.
+ARN_REFRESH_S = 2.0
+
 
 @dataclass(frozen=True)
 class Consumer:
@@ -284,6 +287,7 @@ class StreamPoller:
         self._cycles_started = dict.fromkeys(names, 0)
         self._last_idle_cycle = dict.fromkeys(names, 0)
         self._table_missing_logged = False
+        self._arn_found: tuple[float, str] | None = None  # (when, stream ARN): see _stream_arn
 
     # -- public API -------------------------------------------------------------------------
 
@@ -451,6 +455,12 @@ class StreamPoller:
             return read, read == 0 and not incomplete
 
     def _stream_arn(self) -> str | None:
+        """The table's stream, described at most every ``ARN_REFRESH_S`` while it exists (each
+        consumer asks for every pass; a table made again gets a new stream, found within that)."""
+        found = self._arn_found
+        if found is not None and time.monotonic() - found[0] < ARN_REFRESH_S:
+            return found[1]
+        described_at = time.monotonic()
         try:
             table = self._dynamodb.describe_table(TableName=self.table_name)["Table"]
         except ClientError as exc:
@@ -464,6 +474,7 @@ class StreamPoller:
         arn = table.get("LatestStreamArn")
         if not table.get("StreamSpecification", {}).get("StreamEnabled", False) or not arn:
             return None
+        self._arn_found = (described_at, str(arn))
         return str(arn)
 
     def _list_shards(self, stream_arn: str) -> list[dict[str, Any]]:

@@ -26,6 +26,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadConfig, Path | None]:
     parser.add_argument(
         "--on-disk", action="store_true", help="DynamoDB Local with its SQLite file (default: in memory)"
     )
+    parser.add_argument(
+        "--directory-cache",
+        type=float,
+        default=defaults.directory_cache_seconds,
+        help="seconds the directory is reused per process, as on AWS (0: read it every time)",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="keep the sandbox's data here")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -41,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadConfig, Path | None]:
         drain_timeout_s=args.drain_timeout,
         data_dir=args.data_dir,
         table_in_memory=not args.on_disk,
+        directory_cache_seconds=args.directory_cache,
     )
     return config, args.json_out
 

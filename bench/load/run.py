@@ -59,6 +59,9 @@ class LoadConfig:
     # DynamoDB Local in memory (``mailroom sandbox --table-in-memory``): its SQLite file's disk
     # writes are not part of the product (DynamoDB is, on AWS), and they slow every request.
     table_in_memory: bool = True
+    # The directory (mailboxes, teams) reused per process for this long, as the CDK app configures
+    # the functions on AWS (``infra/config.py``); the sandbox's own default reads it every time.
+    directory_cache_seconds: float = 5.0
 
 
 @dataclass
@@ -89,7 +92,8 @@ def running_sandbox(config: LoadConfig) -> Iterator[SandboxProcess]:
     with tempfile.TemporaryDirectory(prefix="mailroom-load-") as tmp:
         data_dir = config.data_dir or Path(tmp) / "data"
         extra = ("--table-in-memory",) if config.table_in_memory else ()
-        sandbox = SandboxProcess(data_dir=data_dir, extra_args=extra).start(timeout=180)
+        env = {"MAILROOM_DIRECTORY_CACHE_SECONDS": f"{config.directory_cache_seconds:g}"}
+        sandbox = SandboxProcess(data_dir=data_dir, extra_args=extra, env=env).start(timeout=180)
         try:
             yield sandbox
         finally:

@@ -65,6 +65,7 @@ from mailroom.table.client import (
 )
 from mailroom.table.expressions import set_fields
 from mailroom.table.items import conversation_item, event_item, get_conversation
+from mailroom.table.process_cache import directory_cache
 
 __all__ = ["AssignmentStore", "status_change_actions"]
 
@@ -165,6 +166,7 @@ class AssignmentStore:
         actions += [Delete(member_key(team.id, agent_id)) for agent_id in sorted(current - set(team.members))]
         for start in range(0, len(actions), _TRANSACT_LIMIT):
             self._transact_retrying(actions[start : start + _TRANSACT_LIMIT])
+        directory_cache.forget()
 
     def get_team(self, team_id: str, *, consistent: bool = True) -> Team | None:
         item = self.table.get(team_key(team_id), consistent=consistent)
@@ -180,6 +182,11 @@ class AssignmentStore:
             items = self.table.batch_get([team_key(team_id) for team_id in ids[start : start + 100]])
             teams += [Team.model_validate(item) for item in items if item.get("entity") == "team"]
         return sorted(teams, key=lambda team: team.id)
+
+    def list_teams_cached(self, max_age_s: float) -> list[Team]:
+        """:meth:`list_teams`, reusing this process's last read while younger than ``max_age_s``
+        (0: always read); see :mod:`mailroom.table.process_cache`. Read-only for callers."""
+        return directory_cache.get(f"teams:{self.table.name}", max_age_s, self.list_teams)
 
     def team_agents(self, team_id: str, *, consistent: bool = True) -> list[Agent]:
         """The team's members that have an agent profile, in id order."""

@@ -7,14 +7,13 @@ further (name, team, signature, access) later.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Sequence
-from time import monotonic
 from typing import Any
 
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table, Update
 from mailroom.table.expressions import set_fields
+from mailroom.table.process_cache import directory_cache
 
 DIRECTORY_MAILBOXES = "DIR#MAILBOX"
 
@@ -79,35 +78,25 @@ def list_mailboxes(table: Table) -> list[dict[str, Any]]:
     )
 
 
-# The hot paths (every API request's principal, every ingest's recipient routing) read the whole
-# directory partition. At scale that one partition is the first read hot spot (docs/scale.md), so
-# those paths may reuse a listing for a few seconds per process (``MAILROOM_DIRECTORY_CACHE_SECONDS``).
-_listings: dict[str, tuple[float, list[dict[str, Any]]]] = {}
-_listings_lock = threading.Lock()
-
-
 def list_mailboxes_cached(table: Table, max_age_s: float) -> list[dict[str, Any]]:
     """:func:`list_mailboxes`, reusing this process's last listing of the table while it is younger
-    than ``max_age_s`` (0: always read). Read-only for callers: the items are shared. A change made
-    in this process is seen at once (:func:`forget_cached_mailboxes`); one made elsewhere within
-    ``max_age_s``."""
+    than ``max_age_s`` (0: always read); see :mod:`mailroom.table.process_cache`. Read-only for
+    callers: the items are shared."""
+    return directory_cache.get(f"mailboxes:{table.name}", max_age_s, lambda: list_mailboxes(table))
+
+
+def mailbox_entry(table: Table, address: str, max_age_s: float = 0) -> dict[str, Any] | None:
+    """One mailbox's directory entry: from the cached listing when ``max_age_s`` allows reusing
+    one, else its own read (a GetItem is cheaper than the listing)."""
     if max_age_s <= 0:
-        return list_mailboxes(table)
-    with _listings_lock:
-        cached = _listings.get(table.name)
-    if cached is not None and monotonic() - cached[0] < max_age_s:
-        return cached[1]
-    read_at = monotonic()
-    items = list_mailboxes(table)
-    with _listings_lock:
-        _listings[table.name] = (read_at, items)
-    return items
+        return table.get(mailbox_directory_key(address))
+    wanted = address.lower()
+    return next((m for m in list_mailboxes_cached(table, max_age_s) if m.get(schema.SK) == wanted), None)
 
 
 def forget_cached_mailboxes() -> None:
-    """Drop this process's cached listings (after it changed a directory entry)."""
-    with _listings_lock:
-        _listings.clear()
+    """Drop this process's cached directory reads (after it changed a directory entry)."""
+    directory_cache.forget()
 
 
 def upsert_mailbox(table: Table, address: str, **attributes: Any) -> None:

@@ -23,7 +23,7 @@ from mailroom.domain.conversation import Conversation, Status
 from mailroom.domain.message import StoredMessage
 from mailroom.domain.team import Strategy, Team
 from mailroom.faultpoints import checkpoint
-from mailroom.inbox.directory import list_mailboxes, mailbox_directory_key
+from mailroom.inbox.directory import list_mailboxes, mailbox_entry
 from mailroom.ingest.repository import IngestRepository
 from mailroom.mail.model import MessageFlag
 from mailroom.metrics.warnings import warn_sla_at_risk
@@ -85,7 +85,7 @@ class Router:
         conversation = self.conversations.conversation(message.conversation_id)
         if conversation is None or conversation.status == Status.QUARANTINED:
             return outcome
-        teams = {team.id: team for team in self.assignment.list_teams()}
+        teams = self._teams()
         mailbox = self._mailbox(conversation.mailbox)
         decision = self._decide(message, conversation, teams, mailbox)
         conversation = self._apply_rules(
@@ -112,7 +112,7 @@ class Router:
 
     def decide(self, message: StoredMessage, conversation: Conversation) -> Decision:
         """The dry run: which rules match and what they would do; nothing is written."""
-        teams = {team.id: team for team in self.assignment.list_teams()}
+        teams = self._teams()
         return self._decide(message, conversation, teams, self._mailbox(conversation.mailbox))
 
     def _decide(
@@ -138,9 +138,14 @@ class Router:
 
         return evaluate(self.rules.get().ruleset, facts, calendar_for=calendar_for)
 
+    def _teams(self) -> dict[str, Team]:
+        """Every team by id; the directory may be reused for a few seconds, as the API's is."""
+        teams = self.assignment.list_teams_cached(self.settings.directory_cache_seconds)
+        return {team.id: team for team in teams}
+
     def _mailbox(self, address: str) -> Mailbox:
-        """The mailbox's directory entry, read once per routed message."""
-        entry = self.table.get(mailbox_directory_key(address)) or {}
+        """The mailbox's directory entry, once per routed message (or from a recent listing)."""
+        entry = mailbox_entry(self.table, address, self.settings.directory_cache_seconds) or {}
 
         def optional(name: str) -> str | None:
             return str(entry[name]) if entry.get(name) else None

@@ -1,4 +1,4 @@
-"""A small load test (the same run as ``make loadtest``, 100 mails): concurrent SMTP senders and
+"""A small load test (the same run as ``make loadtest``, 60 mails): concurrent SMTP senders and
 agents working through the API against a real sandbox subprocess, then every invariant of
 sandbox/invariants.py checked on the table. Figures are not asserted here (``make loadtest``)."""
 
@@ -8,11 +8,11 @@ from bench.load.run import LoadConfig, run
 
 
 def test_a_small_load_run_keeps_every_invariant() -> None:
-    result = run(LoadConfig(emails=100, senders=2, agents=2, tight_capacity=2, attachments=1, seed=3))
+    result = run(LoadConfig(emails=60, senders=2, agents=2, tight_capacity=2, attachments=1, seed=3))
 
     assert result.violations == [], "\n".join(str(v) for v in result.violations)
     mail = result.figures["mail"]
-    assert mail["accepted"] == 100
+    assert mail["accepted"] == 60
     assert mail["refused"] == {}
     # The run exercised what the invariants are about: redeliveries, threads, broken mail, replies.
     planned = mail["planned_by_kind"]

@@ -80,7 +80,8 @@ def test_environment_matches_settings(synthesized: Synthesized) -> None:
     cache = f"{synthesized.config.directory_cache_seconds:g}"
     assert ingest["MAILROOM_DIRECTORY_CACHE_SECONDS"] == cache == "5"
     assert reply["MAILROOM_DIRECTORY_CACHE_SECONDS"] == cache
-    assert "MAILROOM_DIRECTORY_CACHE_SECONDS" not in route
+    assert route["MAILROOM_DIRECTORY_CACHE_SECONDS"] == cache
+    assert "MAILROOM_DIRECTORY_CACHE_SECONDS" not in metrics
     assert Settings.model_fields["directory_cache_seconds"].default == 0
 
 

@@ -203,7 +203,7 @@ def route(store: AssignmentStore, team: Team, conversation_id: str) -> str:
     raise AssertionError(f"routing {conversation_id} kept conflicting")
 
 
-PER_WORKER = 8
+PER_WORKER = 5
 
 
 def route_all(store: AssignmentStore, team: Team, conversation_ids: list[str], thread: int) -> Counter[str]:

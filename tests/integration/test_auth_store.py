@@ -20,6 +20,7 @@ from mailroom.inbox.directory import (
 )
 from mailroom.table import schema
 from mailroom.table.client import Condition, Table, table_from_settings
+from mailroom.table.process_cache import directory_cache
 
 SUPPORT = "support@example.com"
 SALES = "sales@example.com"
@@ -172,7 +173,7 @@ def test_a_cached_directory_is_reused_for_its_age_then_read_again(
     table: Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("mailroom.inbox.directory.monotonic", lambda: clock[0])
+    monkeypatch.setattr(directory_cache, "clock", lambda: clock[0])
     forget_cached_mailboxes()
     grant(table, SUPPORT, "pat@example.com", Access.FULL)
     assert access(table, 5) == {SUPPORT: Access.FULL}
@@ -190,7 +191,7 @@ def test_a_cached_directory_is_reused_for_its_age_then_read_again(
 
 
 def test_changes_made_in_this_process_are_seen_at_once(table: Table, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mailroom.inbox.directory.monotonic", lambda: 1000.0)  # never expires here
+    monkeypatch.setattr(directory_cache, "clock", lambda: 1000.0)  # never expires here
     forget_cached_mailboxes()
     assert access(table, 60) == {}
 

@@ -9,18 +9,19 @@ from typing import Any
 
 import pytest
 
-from mailroom.assignment.store import AssignmentStore, status_change_actions
+from mailroom.assignment.store import AssignmentStore, status_change_actions, team_key
 from mailroom.canned.model import CannedResponse
 from mailroom.canned.store import put_canned
 from mailroom.deployment import ROUTE
 from mailroom.domain.agent import Agent, AgentStatus, OutOfOffice
 from mailroom.domain.conversation import Conversation, Status
 from mailroom.domain.team import SlaPolicy, Strategy, Team
-from mailroom.inbox.directory import upsert_mailbox
+from mailroom.inbox.directory import forget_cached_mailboxes, mailbox_directory_key, upsert_mailbox
 from mailroom.routing import wiring as routing_wiring
 from mailroom.routing.rules_store import load_rules, save_rules
 from mailroom.routing.service import sweep_queues
 from mailroom.rules.yaml_io import parse_rules_yaml
+from mailroom.settings import reset_settings_cache
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition, Table
 from mailroom.table.items import conversation_item, to_conversation
@@ -343,6 +344,47 @@ def test_mailbox_default_sla_and_auto_acknowledgement(
     route_all(poller)
     assert len(list((env.parent / "outbox").glob("*.eml"))) == 1
     assert conversation(table, conv.id).sla_policy == "fast"
+
+
+def test_routing_reuses_the_directory_for_its_age_and_sees_its_own_process_changes_at_once(
+    deliver: Deliver,
+    table: Table,
+    poller: StreamPoller,
+    org: AssignmentStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``MAILROOM_DIRECTORY_CACHE_SECONDS`` (as on AWS), route reuses its container's read of
+    the mailboxes and teams: a change made by another container is seen once the read is older
+    than that; one made in this process (a team or mailbox saved) at once."""
+    monkeypatch.setenv("MAILROOM_DIRECTORY_CACHE_SECONDS", "300")
+    reset_settings_cache()
+    routing_wiring.router.cache_clear()
+    forget_cached_mailboxes()
+
+    def routed(n: int) -> Conversation:
+        conversation_id = new_conversation(deliver, f"Directory {n}", f"d{n}@example.com")
+        route_all(poller)
+        return conversation(table, conversation_id)
+
+    def change_elsewhere(key: dict[str, str], name: str, value: str) -> None:
+        table.update(key, Condition("SET #a = :v", {"#a": name}, {":v": value}))
+
+    assert routed(1).team == "support"
+    change_elsewhere(mailbox_directory_key("support@acme.test"), "team", "billing")
+    assert routed(2).team == "support"  # another container's change: not yet
+    billing = org.get_team("billing")
+    assert billing is not None
+    org.put_team(billing)  # a team saved in this process drops the directory read
+    third = routed(3)
+    assert third.team == "billing"
+    assert third.assignee is not None  # round robin
+
+    change_elsewhere(team_key("billing"), "strategy", Strategy.MANUAL.value)
+    assert routed(4).assignee is not None  # still the round robin read before
+    upsert_mailbox(table, "support@acme.test", name="Acme Support")  # saved here: read again
+    fifth = routed(5)
+    assert fifth.team == "billing"
+    assert fifth.assignee is None  # a manual team: agents claim from the queue
 
 
 def test_a_rule_sla_beats_the_mailbox_default_and_an_unknown_one_falls_back(
