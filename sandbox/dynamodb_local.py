@@ -38,8 +38,9 @@ LIB_DIR_NAME = "DynamoDBLocal_lib"
 
 # The JVM's optimising compiler (C2) costs more CPU than it ever pays back here: starting DynamoDB
 # Local and serving its first requests costs about half the CPU with the quick compiler only, and
-# it stays cheaper per request after thousands of them (`make bench`: ``dynamodb_local_jvm``). The
-# suite starts a dozen of them, and they share two cores with everything else.
+# it was still cheaper after 6,000 simple requests (`make bench`: ``dynamodb_local_jvm``). The suite
+# starts a dozen sandboxes on two cores. Its own session-long server (tests/conftest.py) keeps the
+# defaults: with the quick compiler its transaction-heavy tests ran slower in CI.
 JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
 
 LOCAL_REGION = "us-east-1"

@@ -45,7 +45,10 @@ hypothesis_settings.load_profile(
 
 @pytest.fixture(scope="session")
 def ddb_local() -> Iterator[DynamoDBLocal]:
-    server = DynamoDBLocal()  # in memory, free port, jar from MAILROOM_DYNAMODB_LOCAL_DIR or .cache/
+    # In memory, free port, jar from MAILROOM_DYNAMODB_LOCAL_DIR or .cache/. This one serves a whole
+    # worker's session (tens of thousands of requests, every test's table): the JVM's optimising
+    # compiler pays off here, unlike in the short-lived sandboxes (sandbox/dynamodb_local.py).
+    server = DynamoDBLocal(jvm_options=())
     server.start()
     try:
         yield server
