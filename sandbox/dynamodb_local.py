@@ -36,11 +36,12 @@ INSTALL_DIR_ENV = "MAILROOM_DYNAMODB_LOCAL_DIR"
 JAR_NAME = "DynamoDBLocal.jar"
 LIB_DIR_NAME = "DynamoDBLocal_lib"
 
-# The JVM's optimising compiler (C2) costs more CPU than it ever pays back here: starting DynamoDB
-# Local and serving its first requests costs about half the CPU with the quick compiler only, and
-# it was still cheaper after 6,000 simple requests (`make bench`: ``dynamodb_local_jvm``). The suite
-# starts a dozen sandboxes on two cores. Its own session-long server (tests/conftest.py) keeps the
-# defaults: with the quick compiler its transaction-heavy tests ran slower in CI.
+# A sandbox's DynamoDB Local runs with the JVM's quick compiler only: starting it and serving its
+# first requests costs about half the CPU, and it was still cheaper after 6,000 simple requests
+# (`make bench`: ``dynamodb_local_jvm``); the suite starts a dozen sandboxes on two cores. Over a
+# long, transaction-heavy life the optimising compiler seems to pay off: the suite's session-long
+# server (tests/conftest.py) ran its tests slower with the quick compiler in CI, so it keeps the
+# JVM's defaults.
 JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
 
 LOCAL_REGION = "us-east-1"

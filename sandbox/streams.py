@@ -287,7 +287,8 @@ class StreamPoller:
         self._cycles_started = dict.fromkeys(names, 0)
         self._last_idle_cycle = dict.fromkeys(names, 0)
         self._table_missing_logged = False
-        self._arn_found: tuple[float, str] | None = None  # (when, stream ARN): see _stream_arn
+        # Per consumer, (when, stream ARN) as last described: see _stream_arn.
+        self._arn_found: dict[str, tuple[float, str]] = {}
 
     # -- public API -------------------------------------------------------------------------
 
@@ -446,20 +447,29 @@ class StreamPoller:
     def _consumer_cycle(self, consumer: Consumer) -> tuple[int, bool]:
         """One pass of one consumer over every shard: (records read, idle)."""
         with self._locks[consumer.name]:
-            stream_arn = self._stream_arn()
+            stream_arn, described_now = self._stream_arn(consumer.name)
             if stream_arn is None:
                 return 0, True
             shards = self._list_shards(stream_arn)
+            if shards is None:  # the table went away since its stream was described: look again
+                self._arn_found.pop(consumer.name, None)
+                return 0, False
             state = self._sync_state(consumer, stream_arn, shards)
             read, incomplete = self._poll_consumer(consumer, state, stream_arn, shards)
+            if read == 0 and not incomplete and not described_now:
+                # Nothing on a stream described a moment ago: the table may have a new one (made
+                # again), so a pass is idle only on a freshly described stream (drain() relies on it).
+                self._arn_found.pop(consumer.name, None)
+                return 0, False
             return read, read == 0 and not incomplete
 
-    def _stream_arn(self) -> str | None:
-        """The table's stream, described at most every ``ARN_REFRESH_S`` while it exists (each
-        consumer asks for every pass; a table made again gets a new stream, found within that)."""
-        found = self._arn_found
+    def _stream_arn(self, consumer: str) -> tuple[str | None, bool]:
+        """The table's stream (None: no table or no stream) and whether it was described just now.
+        While records flow it is described at most every ``ARN_REFRESH_S`` for each consumer (it asks
+        every pass); an idle pass always describes it again (see :meth:`_consumer_cycle`)."""
+        found = self._arn_found.get(consumer)
         if found is not None and time.monotonic() - found[0] < ARN_REFRESH_S:
-            return found[1]
+            return found[1], False
         described_at = time.monotonic()
         try:
             table = self._dynamodb.describe_table(TableName=self.table_name)["Table"]
@@ -469,19 +479,26 @@ class StreamPoller:
             if not self._table_missing_logged:
                 logger.info("table not found; nothing to poll yet", extra={"table_name": self.table_name})
                 self._table_missing_logged = True
-            return None
+            return None, True
         self._table_missing_logged = False
         arn = table.get("LatestStreamArn")
         if not table.get("StreamSpecification", {}).get("StreamEnabled", False) or not arn:
-            return None
-        self._arn_found = (described_at, str(arn))
-        return str(arn)
+            return None, True
+        self._arn_found[consumer] = (described_at, str(arn))
+        return str(arn), True
 
-    def _list_shards(self, stream_arn: str) -> list[dict[str, Any]]:
+    def _list_shards(self, stream_arn: str) -> list[dict[str, Any]] | None:
+        """The stream's shards; None when the stream is gone (the table was deleted: the next
+        pass describes the table again)."""
         shards: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"StreamArn": stream_arn}
         while True:
-            description = self._streams.describe_stream(**kwargs)["StreamDescription"]
+            try:
+                description = self._streams.describe_stream(**kwargs)["StreamDescription"]
+            except ClientError as exc:
+                if _error_code(exc) != "ResourceNotFoundException":
+                    raise
+                return None
             shards.extend(description.get("Shards", []))
             last = description.get("LastEvaluatedShardId")
             if not last:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from mailroom.table.admin import ensure_table
 from sandbox.streams import Consumer, LocalLambdaContext, StreamPoller
 
 INBOUND_MESSAGES = {
@@ -308,6 +309,29 @@ def test_restart_resumes_after_the_checkpoint(
     fresh = make_poller(Consumer(name="route", handler=newcomer), state_dir=tmp_path / "other-state")
     assert fresh.drain(timeout=30)
     assert newcomer.sks == [f"ITEM#{n:03d}" for n in range(1, 6)]
+
+
+def test_a_table_deleted_and_made_again_is_followed_to_its_new_stream(
+    put: Callable[..., None],
+    make_poller: Callable[..., StreamPoller],
+    ddb_client: Any,
+    table_name: str,
+) -> None:
+    """The poller reuses the described stream for a moment; a deleted table's stream is then gone,
+    which is a quiet pass (no error), and the table made again is read from its new stream."""
+    put(item(1))
+    handler = Recorder()
+    poller = make_poller(Consumer(name="route", handler=handler))
+    assert poller.drain(timeout=30)
+    assert handler.sks == ["ITEM#001"]
+
+    ddb_client.delete_table(TableName=table_name)
+    assert poller.poll_once() == 0  # the stream it described has gone with the table
+
+    ensure_table(ddb_client, table_name)
+    put(item(2))
+    assert poller.drain(timeout=30)
+    assert handler.sks == ["ITEM#001", "ITEM#002"]
 
 
 def test_an_unusable_checkpoint_falls_back_to_trim_horizon(
