@@ -458,15 +458,18 @@ class StreamPoller:
             read, incomplete = self._poll_consumer(consumer, state, stream_arn, shards)
             if read == 0 and not incomplete and not described_now:
                 # Nothing on a stream described a moment ago: the table may have a new one (made
-                # again), so a pass is idle only on a freshly described stream (drain() relies on it).
+                # again). The pass is idle only if that stream is still the table's (drain() relies
+                # on it), so look now: deciding on the next pass instead lets consumers that read in
+                # turn (one's handler writes what the other reads) never be idle in the same cycle.
                 self._arn_found.pop(consumer.name, None)
-                return 0, False
+                current, _ = self._stream_arn(consumer.name)
+                return 0, current == stream_arn
             return read, read == 0 and not incomplete
 
     def _stream_arn(self, consumer: str) -> tuple[str | None, bool]:
         """The table's stream (None: no table or no stream) and whether it was described just now.
         While records flow it is described at most every ``ARN_REFRESH_S`` for each consumer (it asks
-        every pass); an idle pass always describes it again (see :meth:`_consumer_cycle`)."""
+        every pass); a pass that finds nothing describes it again (see :meth:`_consumer_cycle`)."""
         found = self._arn_found.get(consumer)
         if found is not None and time.monotonic() - found[0] < ARN_REFRESH_S:
             return found[1], False

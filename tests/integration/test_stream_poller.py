@@ -334,6 +334,28 @@ def test_a_table_deleted_and_made_again_is_followed_to_its_new_stream(
     assert handler.sks == ["ITEM#001", "ITEM#002"]
 
 
+def test_drain_ends_when_one_consumers_handler_writes_what_the_next_reads(
+    put: Callable[..., None], make_poller: Callable[..., StreamPoller]
+) -> None:
+    """A chain (the first consumer's handler writes the next item, as route writes what metrics
+    reads) leaves the consumers finding nothing on different passes; drain() still sees a pass in
+    which both are idle, and ends."""
+    last = 5
+
+    def chain(event: dict[str, Any], context: Any) -> None:
+        for record in event["Records"]:
+            number = int(sk(record).removeprefix("ITEM#"))
+            if number < last:
+                put(item(number + 1))
+
+    tail = Recorder()
+    poller = make_poller(Consumer(name="chain", handler=chain), Consumer(name="tail", handler=tail))
+    put(item(1))
+
+    assert poller.drain(timeout=30)
+    assert tail.sks == [f"ITEM#{n:03d}" for n in range(1, last + 1)]
+
+
 def test_an_unusable_checkpoint_falls_back_to_trim_horizon(
     put: Callable[..., None], make_poller: Callable[..., StreamPoller], tmp_path: Path
 ) -> None:
