@@ -19,6 +19,7 @@ from mailroom.domain.message import AttachmentRef, Direction, StoredMessage
 from mailroom.ids import conversation_id_for, event_id_for, message_key_for
 from mailroom.ingest.threading import ThreadMatch
 from mailroom.mail.model import Address, MessageFlag, ParsedMessage
+from mailroom.mail.references import capped_references
 from mailroom.mail.subject import normalize_subject
 
 SNIPPET_CHARS = 200
@@ -32,6 +33,7 @@ MESSAGE_BUDGET = 360_000
 _TRIMMABLE = ("to", "cc", "reply_to", "references", "in_reply_to")
 PREVIEW_CHARS = 1_000  # text kept in the item when the whole body goes to the raw store
 HEADER_BUDGET_BYTES = 8_000
+MAX_STORED_REFERENCES = 50  # of a message's References: its root and the newest (threading needs no more)
 # Mail that is not a person waiting for us: it neither reopens a conversation nor starts a wait.
 _NOT_A_PERSON = frozenset({MessageFlag.AUTO_REPLY, MessageFlag.BOUNCE, MessageFlag.BULK})
 
@@ -100,7 +102,8 @@ def _jsonable(value: object) -> object:
 
 def fit_message(message: StoredMessage) -> tuple[StoredMessage, bool]:
     """The message within :data:`MESSAGE_BUDGET`, and whether anything had to go: the longest of its
-    address and Message-ID lists is halved until it fits (the raw mail keeps them all). Everything
+    address and Message-ID lists is halved until it fits (the raw mail keeps them all; References
+    keeps its root and newest ids). Everything
     else an item holds is bounded on its own (body, headers, subject, attachment listing)."""
     trimmed = False
     while _json_size(message) > MESSAGE_BUDGET:
@@ -108,7 +111,9 @@ def fit_message(message: StoredMessage) -> tuple[StoredMessage, bool]:
         values = getattr(message, name)
         if not values:
             break
-        message = message.model_copy(update={name: values[: len(values) // 2]})
+        half = len(values) // 2
+        kept = capped_references(values, half) if name == "references" else values[:half]
+        message = message.model_copy(update={name: kept})
         trimmed = True
     return message, trimmed
 
@@ -224,7 +229,7 @@ def plan_ingest(
         verdicts=envelope.verdicts,
         headers=clip_headers(parsed.headers),
         in_reply_to=parsed.in_reply_to,
-        references=parsed.references[-50:],
+        references=capped_references(parsed.references, MAX_STORED_REFERENCES),
         raw_key=envelope.raw_key,
         ses_message_id=envelope.ses_message_id,
         size=envelope.size,

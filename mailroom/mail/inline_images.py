@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from html import escape
+from urllib.parse import unquote
 
 from mailroom.mail.html_scan import OffsetParser
 
@@ -60,6 +61,8 @@ def embed_inline_images(html: str, load: Callable[[str], tuple[str, bytes] | Non
         nonlocal budget
         if content_id not in cache:
             found = load(content_id)
+            if found is None and "%" in content_id:  # RFC 2392: a cid URL is %-encoded
+                found = load(unquote(content_id))
             uri = EMPTY_IMAGE
             if found is not None:
                 content_type, data = found

@@ -31,9 +31,11 @@ from email.utils import getaddresses, parsedate_tz
 from functools import lru_cache
 from typing import cast
 
+from mailroom.mail import iso2022jp_ms
 from mailroom.mail.classify import classify
 from mailroom.mail.html import html_to_text
 from mailroom.mail.model import Address, MessageFlag, ParsedAttachment, ParsedMessage
+from mailroom.mail.references import capped_references
 
 _MAX_HEADER_VALUE = 8192  # characters kept of a decoded header value
 _MAX_RAW_HEADER = 65536  # characters of a raw header value that are decoded at all
@@ -90,12 +92,12 @@ def synthesized_message_id(raw: bytes) -> str:
     return f"{digest[:32]}@{_SYNTHETIC_DOMAIN}"
 
 
-def _parse(raw: bytes, *, max_parts: int, max_depth: int) -> ParsedMessage:
+def _parse(raw: bytes, *, max_parts: int, max_depth: int, read_enclosed: bool = True) -> ParsedMessage:
     notes = _Notes()
     data = _normalize_line_ends(raw)
     parts = _walk(data, max_parts=max_parts, max_depth=max_depth, notes=notes)
     headers = _Headers(list(parts[0].msg.raw_items()), notes)
-    body = _read_bodies(data, parts, notes)
+    body = _read_bodies(data, parts, notes, read_enclosed=read_enclosed)
     message_id = _first_id(headers.raw("message-id"))
     if message_id is None:
         message_id = synthesized_message_id(raw)
@@ -192,7 +194,15 @@ _CHARSET_ALIASES: dict[str, tuple[str, ...]] = {
     "sjis": ("cp932",),
     "x-sjis": ("cp932",),
     "windows-31j": ("cp932",),
-    "iso-2022-jp": ("iso2022_jp_ext", "iso2022_jp_2"),
+    # Outlook's ISO-2022-JP carries Windows' extra characters (①, ㈱): see iso2022jp_ms.
+    "iso-2022-jp": ("iso2022_jp_ext", "iso2022_jp_2", iso2022jp_ms.NAME),
+    "csiso2022jp": ("iso2022_jp_ext", "iso2022_jp_2", iso2022jp_ms.NAME),
+    "cp50220": (iso2022jp_ms.NAME,),
+    "cp50221": (iso2022jp_ms.NAME,),
+    "cp50222": (iso2022jp_ms.NAME,),
+    # NEC's row 13 (①, ㈱) sits at the same places in JIS X 0213, which euc_jis_2004 reads.
+    "euc-jp": ("euc_jp", "euc_jis_2004"),
+    "x-euc-jp": ("euc_jp", "euc_jis_2004"),
     "iso-8859-1": ("cp1252",),
     "latin1": ("cp1252",),
     "latin-1": ("cp1252",),
@@ -256,16 +266,25 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str | N
     chain = _codecs_for(declared or "")
     for codec in (*chain, "utf-8"):
         try:
-            return data.decode(codec), _charset_note(declared, chain, codec)
+            return _scrub(data.decode(codec)), _charset_note(declared, chain, codec)
         except (UnicodeError, LookupError):
             continue
     mostly = _mostly_utf8(data)
     if mostly is not None:
-        return mostly, _charset_note(declared, chain, "utf-8 with replacements")
+        return _scrub(mostly), _charset_note(declared, chain, "utf-8 with replacements")
     try:
-        return data.decode("cp1252"), _charset_note(declared, chain, "cp1252")
+        return _scrub(data.decode("cp1252")), _charset_note(declared, chain, "cp1252")
     except UnicodeError:
-        return data.decode("latin-1"), _charset_note(declared, chain, "latin-1")
+        return _scrub(data.decode("latin-1")), _charset_note(declared, chain, "latin-1")
+
+
+# NUL, and the halves of a surrogate pair that some codecs (UTF-7) let through unpaired: text that
+# cannot be stored as UTF-8 or shown in a page. Each becomes U+FFFD (the raw mail keeps the bytes).
+_UNREPRESENTABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _scrub(text: str) -> str:
+    return _UNREPRESENTABLE.sub("\ufffd", text)
 
 
 def _mostly_utf8(data: bytes) -> str | None:
@@ -480,8 +499,7 @@ def _message_ids(values: Iterable[str]) -> list[str]:
             message_id = _clean_id(match[1] if match[1] is not None else match[0].strip("()\"'"))
             if message_id:
                 found[message_id] = None
-    ids = list(found)
-    return ids if len(ids) <= _MAX_REFERENCES else [ids[0], *ids[-(_MAX_REFERENCES - 1) :]]
+    return capped_references(list(found), _MAX_REFERENCES)
 
 
 def _first_id(values: list[str]) -> str | None:
@@ -498,12 +516,57 @@ def _clean_id(value: str) -> str | None:
     return cleaned
 
 
+# "GMT+0200", "UTC+05:30", "GMT+2" (JavaScript's Date.toString(), some webmail): the stdlib reads
+# the zone as GMT and drops the offset.
+_NAMED_OFFSET = re.compile(r"\b(?:GMT|UTC|UT)\s*([+-])(\d{1,2})(?::?(\d{2}))?\b", re.IGNORECASE)
+_COMMENT = re.compile(r"\([^()]*\)")
+# Zone names that mail software writes and the stdlib does not know (it reads them as UTC).
+# Ambiguous names (IST, CST outside North America) are left to the stdlib.
+_ZONE_NAMES = {
+    "CET": "+0100",
+    "CEST": "+0200",
+    "MET": "+0100",
+    "MEST": "+0200",
+    "WET": "+0000",
+    "WEST": "+0100",
+    "BST": "+0100",
+    "EET": "+0200",
+    "EEST": "+0300",
+    "MSK": "+0300",
+    "JST": "+0900",
+    "KST": "+0900",
+    "HKT": "+0800",
+    "SGT": "+0800",
+    "AWST": "+0800",
+    "ACST": "+0930",
+    "AEST": "+1000",
+    "AEDT": "+1100",
+    "NZST": "+1200",
+    "NZDT": "+1300",
+    "AKST": "-0900",
+    "AKDT": "-0800",
+    "HST": "-1000",
+    "BRT": "-0300",
+}
+_ZONE_NAME = re.compile(r"\b(" + "|".join(_ZONE_NAMES) + r")\s*$", re.IGNORECASE)
+
+
+def _normalize_zone(value: str) -> str:
+    """A Date value with its zone written as a numeric offset where the stdlib would misread it."""
+    value = _COMMENT.sub(" ", value).strip()
+    named = _NAMED_OFFSET.search(value)
+    if named is not None:
+        sign, hours, minutes = named.groups()
+        return f"{value[: named.start()]}{sign}{int(hours):02d}{minutes or '00'}{value[named.end() :]}"
+    return _ZONE_NAME.sub(lambda match: _ZONE_NAMES[match[1].upper()], value)
+
+
 def _parse_date(value: str | None) -> datetime | None:
     """A timezone-aware datetime, UTC when the zone is missing; None for garbage."""
     if not value:
         return None
     try:
-        fields = parsedate_tz(value[:256])
+        fields = parsedate_tz(_normalize_zone(value[:256]))
         if fields is None:
             return None
         offset = fields[9]
@@ -649,12 +712,29 @@ def _children(data: bytes, part: _Part, max_depth: int, budget: int, notes: _Not
         part.ctype = "text/plain"  # salvage the body as text rather than lose it
         return []
     related = part.ctype == "multipart/related"
+    root = _related_root(data, part, spans) if related else 0
     alt_group = span.alt_group or (part.number if part.ctype == "multipart/alternative" else 0)
     default = "message/rfc822" if part.ctype == "multipart/digest" else "text/plain"
     return [
-        _Span(start, end, span.depth + 1, default, span.related_child or (related and index > 0), alt_group)
+        _Span(
+            start, end, span.depth + 1, default, span.related_child or (related and index != root), alt_group
+        )
         for index, (start, end) in enumerate(spans)
     ]
+
+
+def _related_root(data: bytes, part: _Part, spans: list[tuple[int, int]]) -> int:
+    """Which child of a multipart/related is the document: the one whose Content-ID its ``start``
+    parameter names, else the first (RFC 2387 3.2)."""
+    start = _param(part.msg, "start", "content-type")
+    wanted = "".join(start.split()).strip("<>") if start else ""
+    if not wanted:
+        return 0
+    for index, (begin, end) in enumerate(spans):
+        msg, _ = _read_headers(data, begin, end, _Notes())
+        if _content_id(msg) == wanted:
+            return index
+    return 0
 
 
 def _split(data: bytes, start: int, end: int, boundary: str, budget: int) -> list[tuple[int, int]]:
@@ -763,6 +843,7 @@ _FALLBACK_TEXT = frozenset(
         "message/feedback-report",
     }
 )
+_TRAILING_BLANKS = re.compile(rb"[ \t]+(\r?\n|\Z)")
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _UUENCODE = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
 
@@ -778,12 +859,14 @@ class _Bodies:
     html: str | None = None
 
 
-def _read_bodies(data: bytes, parts: list[_Part], notes: _Notes) -> _Bodies:
+def _read_bodies(data: bytes, parts: list[_Part], notes: _Notes, *, read_enclosed: bool) -> _Bodies:
     """Choose the text and HTML bodies; everything else becomes an attachment.
 
     In a multipart/alternative only the first text/plain and the first text/html count: the
     others are renderings of the same content. Inline text parts of a multipart/mixed (Apple
-    Mail's text, image, text) are joined.
+    Mail's text, image, text) are joined. A mail with neither shows the first readable
+    attachment-like part instead (a report, a named inline text, a forwarded message's text),
+    which stays an attachment too.
     """
     bodies = _Bodies()
     taken: set[tuple[int, str]] = set()
@@ -801,6 +884,8 @@ def _read_bodies(data: bytes, parts: list[_Part], notes: _Notes) -> _Bodies:
             continue
         if not bodies.fallback and _is_fallback_text(part):
             bodies.fallback = _part_text(part, payload, notes)
+        elif not bodies.fallback and read_enclosed and part.ctype in _ENCLOSED:
+            bodies.fallback = _forwarded_text(payload)
         bodies.attachments.append(_attachment(part, payload, len(bodies.attachments) + 1))
     _finish_bodies(bodies)
     return bodies
@@ -826,9 +911,12 @@ def _is_body(part: _Part, *, single: bool) -> bool:
 
 def _is_fallback_text(part: _Part) -> bool:
     """Readable as the text of a mail that has no text/plain or text/html body: reports, other
-    text/* parts, and anything that declares a charset (S/MIME's "application/plain")."""
-    if _filename(part.msg) is not None or _disposition(part.msg) == "attachment":
+    text/* parts, anything that declares a charset (S/MIME's "application/plain"), and a named
+    plain text that is not an attachment ("body.txt" inline)."""
+    if _disposition(part.msg) == "attachment":
         return False
+    if _filename(part.msg) is not None:
+        return part.ctype == "text/plain"
     return (
         part.ctype in _FALLBACK_TEXT
         or part.ctype.startswith("text/")
@@ -854,7 +942,9 @@ def _transfer_decode(data: bytes, part: _Part, notes: _Notes) -> bytes:
             notes.defect(f"part {part.number}: damaged base64")
         return decoded
     if encoding == "quoted-printable":
-        return binascii.a2b_qp(body)
+        # RFC 2045 6.7: whitespace at the end of a line was added in transit and is removed
+        # before decoding, so "= " + line break is still a soft line break.
+        return binascii.a2b_qp(_TRAILING_BLANKS.sub(rb"\1", body))
     if encoding in _UUENCODE:
         return _uudecode(part.msg, body)
     return body
@@ -910,6 +1000,23 @@ def _attachment(part: _Part, payload: bytes, ordinal: int) -> ParsedAttachment:
         inline=inline,
         data=payload,
     )
+
+
+def _forwarded_text(payload: bytes) -> str:
+    """A forwarded message (message/rfc822) as text, the way mail clients quote a forward: its
+    sender, date and subject, then its text. Its own enclosed messages are not opened."""
+    try:
+        inner = _parse(payload, max_parts=100, max_depth=10, read_enclosed=False)
+    except Exception:  # never raise: the part stays an attachment either way
+        return ""
+    sender = inner.from_
+    lines = ["---------- Forwarded message ----------"]
+    if sender is not None:
+        lines.append(f"From: {sender.name} <{sender.email}>" if sender.name else f"From: {sender.email}")
+    date = next((value for name, value in inner.headers if name.lower() == "date"), "")
+    lines += [f"Date: {date}" if date else "", f"Subject: {inner.subject}" if inner.subject else ""]
+    heading = "\n".join(line for line in lines if line)
+    return f"{heading}\n\n{inner.text}" if inner.text.strip() else heading
 
 
 def _enclosed_filename(payload: bytes) -> str:

@@ -11,6 +11,9 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
 from mailroom.mail.model import Address
+from mailroom.mail.references import capped_references
+
+MAX_SENT_REFERENCES = 20
 
 
 class HeaderInjectionError(ValueError):
@@ -21,6 +24,31 @@ def check_header_value(name: str, value: str) -> str:
     if any(ch in value for ch in "\r\n\x00") or any(ord(ch) < 32 and ch != "\t" for ch in value):
         raise HeaderInjectionError(f"{name} must not contain line breaks or control characters")
     return value
+
+
+class UnsendableAddressError(ValueError):
+    """An address that cannot be written into a header SES accepts (the message says why)."""
+
+
+def ascii_address(email: str) -> str:
+    """The address as it goes on the wire: an international domain in its ASCII form (punycode,
+    ``jose@xn--exmple-cua.com``). Non-ASCII before the ``@`` needs SMTPUTF8, which Amazon SES does
+    not offer: that raises :class:`UnsendableAddressError`, as does a domain IDNA cannot encode."""
+    local, at, domain = email.rpartition("@")
+    if not (at and local and domain):
+        raise UnsendableAddressError(f"{email!r} is not an email address")
+    if not local.isascii():
+        raise UnsendableAddressError(
+            f"{email!r} has characters before the @ that are not ASCII: Amazon SES cannot send to it"
+        )
+    if domain.isascii():
+        return email
+    try:
+        encoded = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        problem = f"{email!r}: its domain is not a valid international domain name"
+        raise UnsendableAddressError(problem) from None
+    return f"{local}@{encoded}"
 
 
 def new_message_id(domain: str) -> str:
@@ -49,7 +77,8 @@ class OutboundMail:
 def _addr(address: Address) -> str:
     check_header_value("address", address.email)
     check_header_value("name", address.name)
-    return formataddr((address.name, address.email)) if address.name else address.email
+    email = ascii_address(address.email)
+    return formataddr((address.name, email)) if address.name else email
 
 
 def text_to_html(text: str) -> str:
@@ -74,7 +103,7 @@ def compose(mail: OutboundMail) -> bytes:
     if mail.in_reply_to:
         msg["In-Reply-To"] = f"<{check_header_value('In-Reply-To', mail.in_reply_to)}>"
     if mail.references:
-        references = mail.references[-20:]
+        references = capped_references(mail.references, MAX_SENT_REFERENCES)
         msg["References"] = " ".join(f"<{check_header_value('References', r)}>" for r in references)
     if mail.auto_submitted:
         msg["Auto-Submitted"] = mail.auto_submitted

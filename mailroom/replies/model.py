@@ -40,7 +40,14 @@ from mailroom.domain.message import Direction, StoredMessage
 from mailroom.ids import event_id_for, message_key_for
 from mailroom.ingest.recipients import parse_recipient, reply_address
 from mailroom.mail.model import Address, MessageFlag
-from mailroom.outbound.compose import OutboundMail, check_header_value, compose
+from mailroom.mail.references import capped_references
+from mailroom.outbound.compose import (
+    OutboundMail,
+    UnsendableAddressError,
+    ascii_address,
+    check_header_value,
+    compose,
+)
 from mailroom.table import keys
 
 # -- limits -------------------------------------------------------------------------------------------
@@ -302,6 +309,8 @@ def check_header_inputs(request: ReplyRequest, agent: AgentIdentity) -> None:
         check_header_value("recipient name", address.name)
         if not is_plausible_email(address.email):
             raise InvalidRecipientError(f"{address.email!r} is not an email address")
+        if (problem := unsendable(address.email)) is not None:
+            raise InvalidRecipientError(problem)
     # The agent's address comes from our own directory (the sandbox's first admin is
     # admin@localhost, a single-label domain): it needs a local part and a domain, not a dot.
     local, _, domain = agent.email.partition("@")
@@ -311,6 +320,16 @@ def check_header_inputs(request: ReplyRequest, agent: AgentIdentity) -> None:
 
 def is_plausible_email(value: str) -> bool:
     return len(value) <= 254 and _EMAIL.match(value) is not None
+
+
+def unsendable(email: str) -> str | None:
+    """Why mail cannot be sent to ``email`` (a non-ASCII local part, a bad international domain),
+    or None when it can."""
+    try:
+        ascii_address(email)
+    except UnsendableAddressError as exc:
+        return str(exc)
+    return None
 
 
 def clean_header_text(value: str) -> str:
@@ -381,9 +400,12 @@ def _is_own_address(email: str, mailbox: str) -> bool:
     return recipient is not None and recipient.mailbox == mailbox.lower()
 
 
-def _usable(address: Address, mailbox: str) -> Address | None:
+def _usable(address: Address, mailbox: str, refused: list[str]) -> Address | None:
     email = address.email.strip()
     if not is_plausible_email(email) or _is_own_address(email, mailbox):
+        return None
+    if (problem := unsendable(email)) is not None:
+        refused.append(problem)
         return None
     return Address(email=email, name=clean_header_text(address.name))
 
@@ -397,11 +419,13 @@ def default_recipients(conv: Conversation, target: StoredMessage | None) -> list
         if target.from_ is not None:
             candidates.append([target.from_])
     candidates.append([Address(email=conv.contact_email, name=conv.contact_name)])
+    refused: list[str] = []
     for group in candidates:
-        usable = [a for a in (_usable(address, conv.mailbox) for address in group) if a is not None]
+        usable = [a for a in (_usable(address, conv.mailbox, refused) for address in group) if a is not None]
         if usable:
             return usable
-    raise NoRecipientError(f"conversation {conv.id} has no customer address to reply to")
+    why = f" ({'; '.join(dict.fromkeys(refused))})" if refused else ""
+    raise NoRecipientError(f"conversation {conv.id} has no customer address to reply to{why}")
 
 
 def recipients(
@@ -431,9 +455,7 @@ def threading_headers(target: StoredMessage | None) -> tuple[str | None, list[st
     for message_id in [*target.references, target.message_id]:
         if message_id and message_id.lower() not in {m.lower() for m in chain}:
             chain.append(clean_header_text(message_id).replace(" ", ""))
-    if len(chain) > MAX_REFERENCES:
-        chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
-    return target.message_id, chain
+    return target.message_id, capped_references(chain, MAX_REFERENCES)
 
 
 def with_signature(text: str, html: str | None, signature: str | None) -> tuple[str, str | None]:

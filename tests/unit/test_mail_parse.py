@@ -884,3 +884,92 @@ def test_corpus_html_only_and_torture() -> None:
     assert torture.subject == "Multi-media mail demonstration"
     assert torture.text.startswith("This is a demonstration of multi-part mail")
     assert len(torture.attachments) >= 4
+
+
+# --------------------------------------------------------------------------- real-world details
+
+
+@pytest.mark.parametrize(
+    ("value", "offset_hours"),
+    [
+        ("Mon, 16 Nov 2026 10:00:00 GMT+0200", 2),
+        ("Mon, 16 Nov 2026 10:00:00 GMT+2", 2),
+        ("Mon Nov 16 2026 10:00:00 GMT+0200 (Central European Summer Time)", 2),  # JavaScript
+        ("Mon, 16 Nov 2026 10:00:00 UTC+05:30", 5.5),
+        ("16 Nov 2026 10:00 UT-3", -3),
+        ("Mon, 16 Nov 2026 10:00:00 CEST", 2),
+        ("Mon, 16 Nov 2026 10:00:00 JST", 9),
+        ("Mon, 16 Nov 2026 10:00:00 -0500 (EST)", -5),
+        ("Mon, 16 Nov 2026 10:00:00 GMT", 0),
+    ],
+)
+def test_a_zone_written_as_a_name_or_gmt_offset_is_read(value: str, offset_hours: float) -> None:
+    parsed = parse_message(mail("From: a@example.com", f"Date: {value}", body=b"x"))
+    assert parsed.date is not None
+    assert parsed.date.replace(tzinfo=None) == datetime(2026, 11, 16, 10, 0)
+    assert parsed.date.utcoffset() == timedelta(hours=offset_hours)
+
+
+def test_undecodable_characters_become_replacement_characters() -> None:
+    """UTF-7 lets half a surrogate pair through, and NUL cannot be shown: neither reaches the text
+    (which must be storable as UTF-8 and safe in a page)."""
+    parsed = parse_message(single("utf-7", b"broken +2D0- emoji, nul\x00here"))
+    assert parsed.text == "broken \ufffd emoji, nul\ufffdhere"
+    parsed.text.encode("utf-8")  # would raise on a lone surrogate
+
+
+def test_windows_iso_2022_jp_decodes_and_other_sets_fall_back() -> None:
+    from mailroom.mail import iso2022jp_ms
+
+    # ① (NEC row 13), ㈱ and half-width katakana, as Outlook writes them.
+    windows = b"\x1b$B-!-j\x1b(B ok \x1b(I6@6E\x1b(B"
+    assert parse_message(single("iso-2022-jp", windows)).text == "①㈱ ok ｶﾀｶﾅ"
+    with pytest.raises(UnicodeDecodeError):
+        iso2022jp_ms.decode(b"\x1b$(D\x30\x21")  # JIS X 0212: not Windows' set
+    with pytest.raises(UnicodeDecodeError):
+        iso2022jp_ms.decode(b"\x1b$B\x30")  # half a character
+    # Not decodable at all: read as UTF-8 and said so, nothing lost.
+    parsed = parse_message(single("iso-2022-jp", "naïve".encode()))
+    assert parsed.text == "naïve"
+    assert any("iso-2022-jp" in defect for defect in parsed.defects)
+
+
+def test_quoted_printable_trailing_blanks_added_in_transit_are_dropped() -> None:
+    parsed = parse_message(
+        single("utf-8", b"soft = \r\nbreak, kept=20\r\nend  \r\n", encoding="quoted-printable")
+    )
+    assert parsed.text == "soft break, kept \nend\n"
+
+
+def test_related_root_is_the_part_that_start_names() -> None:
+    body = (
+        b"--R\r\nContent-Type: image/png\r\nContent-ID: <logo@x>\r\n\r\nPNG\r\n"
+        b"--R\r\nContent-Type: text/html; charset=utf-8\r\nContent-ID: <root@x>\r\n\r\n"
+        b'<p>Logo: <img src="cid:logo@x"></p>\r\n--R--\r\n'
+    )
+    parsed = parse_message(
+        mail(
+            "From: a@example.com",
+            'Content-Type: multipart/related; boundary="R"; type="text/html"; start="<root@x>"',
+            body=body,
+        )
+    )
+    assert parsed.html == '<p>Logo: <img src="cid:logo@x"></p>'
+    [logo] = parsed.attachments
+    assert (logo.content_id, logo.inline) == ("logo@x", True)
+
+
+def test_a_mail_that_is_only_a_forwarded_message_shows_its_text() -> None:
+    inner = mail(
+        "From: Carol <carol@example.org>",
+        "Subject: hi",
+        "Date: Mon, 16 Nov 2026 10:00:00 +0000",
+        body=b"words",
+    )
+    parsed = parse_message(mail("From: b@example.com", "Content-Type: message/rfc822", body=inner))
+    assert parsed.text == (
+        "---------- Forwarded message ----------\n"
+        "From: Carol <carol@example.org>\nDate: Mon, 16 Nov 2026 10:00:00 +0000\nSubject: hi\n\nwords"
+    )
+    [enclosed] = parsed.attachments
+    assert enclosed.data == inner

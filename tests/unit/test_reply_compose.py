@@ -17,7 +17,13 @@ from mailroom.domain.conversation import Conversation, Status
 from mailroom.domain.event import AuditEvent, EventType
 from mailroom.domain.message import Direction, StoredMessage
 from mailroom.mail.model import Address
-from mailroom.outbound.compose import HeaderInjectionError
+from mailroom.outbound.compose import (
+    HeaderInjectionError,
+    OutboundMail,
+    UnsendableAddressError,
+    ascii_address,
+    compose,
+)
 from mailroom.outbound.sender import ses_failure
 from mailroom.replies.model import (
     MAX_REFERENCES,
@@ -512,3 +518,30 @@ def test_only_a_certain_refusal_may_be_retried(error: Exception, expected: Reply
     status, reason = classify_send_failure(ses_failure(error))
     assert status is expected
     assert reason
+
+
+def test_an_international_domain_is_sent_in_its_ascii_form() -> None:
+    assert ascii_address("jose@exämple.com") == "jose@xn--exmple-cua.com"
+    assert ascii_address("ann@example.com") == "ann@example.com"
+    for unsendable in ("josé@example.com", "a@" + "ä" * 70 + ".com", "nobody"):
+        with pytest.raises(UnsendableAddressError):
+            ascii_address(unsendable)
+    raw = compose(
+        OutboundMail(
+            from_=Address(email=MAILBOX, name="Acme Support"),
+            to=[Address(email="jose@exämple.com", name="José Núñez")],
+            subject="Re: hola",
+            text="Hola",
+            message_id="m@acme.test",
+        )
+    )
+    [to] = parse(raw)["To"].addresses
+    assert (to.display_name, to.addr_spec) == ("José Núñez", "jose@xn--exmple-cua.com")
+
+
+def test_a_recipient_ses_cannot_send_to_is_refused_with_the_reason() -> None:
+    with pytest.raises(InvalidRecipientError, match="not ASCII"):
+        check_header_inputs(request(to=[Address(email="josé@example.com")]), agent())
+    conv = conversation(contact_email="josé@example.com")
+    with pytest.raises(NoRecipientError, match="not ASCII"):
+        default_recipients(conv, inbound(from_=Address(email="josé@example.com")))
