@@ -52,11 +52,25 @@ def may_auto_reply(message: StoredMessage, *, own_domains: set[str]) -> Verdict:
     flags = set(message.flags) & {f.value for f in _AUTOMATIC}
     if flags:
         return Verdict(False, f"the message is automatic ({', '.join(sorted(flags))})")
+    if _asks_for_no_auto_reply(message):
+        return Verdict(False, "the sender asked for no automatic replies (X-Auto-Response-Suppress)")
     if _MACHINE_SENDER.match(sender):
         return Verdict(False, f"{sender} is a machine address")
     if sender.rpartition("@")[2] in own_domains:
         return Verdict(False, "the sender is one of our own addresses")
     return Verdict(True, "allowed")
+
+
+def _asks_for_no_auto_reply(message: StoredMessage) -> bool:
+    """Exchange's ``X-Auto-Response-Suppress`` (All, OOF, AutoReply): the sender's wish, honoured.
+    It is no sign that a machine wrote the mail (Outlook and ticket tools set it on people's mail
+    too), so it does not make the message automatic: a person's mail still reopens and waits."""
+    for name, value in message.headers:
+        if name.lower() == "x-auto-response-suppress":
+            words = {word.strip().lower() for word in value.split(",")}
+            if words & {"all", "oof", "autoreply"}:
+                return True
+    return False
 
 
 def claim_auto_reply_slot(table: Table, mailbox: str, sender: str, period_hours: int) -> bool:

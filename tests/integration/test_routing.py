@@ -306,9 +306,15 @@ def test_auto_reply_once_per_sender_never_to_automatic_mail(
         make_mail(subject="Out of office", message_id="<a3@example.com>", sender="x@example.org", headers=ooo)
     )
     deliver(make_mail(subject="Hi", message_id="<a4@example.com>", sender="noreply@example.net"))
+    # A person whose Outlook asks for no automatic replies: honoured, yet the mail is a person's.
+    suppress = {"X-Auto-Response-Suppress": "DR, OOF, AutoReply"}
+    quiet = deliver(
+        make_mail(subject="Quiet", message_id="<a5@x.test>", sender="carol@example.com", headers=suppress)
+    )
     route_all(poller)
     outbox = sorted((env.parent / "outbox").glob("*.eml"))
     assert len(outbox) == 1
+    assert "automatic" not in conversation(table, quiet.outcomes[0]["conversation_id"]).tags
     raw = outbox[0].read_bytes()
     assert b"Auto-Submitted: auto-replied" in raw
     assert b"In-Reply-To: <a1@example.com>" in raw

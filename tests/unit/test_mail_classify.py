@@ -19,7 +19,8 @@ AUTO, BULK, BOUNCE = MessageFlag.AUTO_REPLY, MessageFlag.BULK, MessageFlag.BOUNC
         ([("AUTO-SUBMITTED", "No (manually sent)")], set()),
         ([("X-Autoreply", "yes")], {AUTO}),
         ([("X-Autorespond", "")], {AUTO}),
-        ([("X-Auto-Response-Suppress", "All")], {AUTO}),
+        # The sender's wish that nobody auto-answers (honoured when routing), not a sign of a machine.
+        ([("X-Auto-Response-Suppress", "All")], set()),
         ([("Precedence", "auto_reply")], {AUTO}),
         ([("Precedence", "bulk")], {BULK}),
         ([("Precedence", "junk")], {BULK}),
