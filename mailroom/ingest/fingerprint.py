@@ -7,35 +7,12 @@ from __future__ import annotations
 import hashlib
 
 from mailroom.mail.model import ParsedMessage
-
-# Headers that relays add or rewrite on the way: they differ between deliveries of the same message.
-TRACE_HEADERS = frozenset(
-    {
-        "received",
-        "return-path",
-        "delivered-to",
-        "x-original-to",
-        "received-spf",
-        "authentication-results",
-        "arc-seal",
-        "arc-message-signature",
-        "arc-authentication-results",
-        "dkim-signature",
-        "x-received",
-        "x-forwarded-to",
-        "x-forwarded-for",
-    }
-)
-
-
-def _is_trace(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in TRACE_HEADERS or lowered.startswith(("x-ses-", "x-mailroom-test-"))
+from mailroom.mail.trace import is_trace_header
 
 
 def content_fingerprint(parsed: ParsedMessage) -> str:
     digest = hashlib.sha256()
-    headers = sorted(f"{name.lower()}:{value}" for name, value in parsed.headers if not _is_trace(name))
+    headers = sorted(f"{name.lower()}:{value}" for name, value in parsed.headers if not is_trace_header(name))
     for part in (
         *headers,
         parsed.text,

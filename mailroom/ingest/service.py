@@ -110,6 +110,7 @@ class Ingestor:
     ) -> IngestOutcome:
         mailbox = recipient.mailbox
         fingerprint = content_fingerprint(parsed)
+        contact_email = customer_of(parsed, envelope).email
         subject_norm = normalize_subject(parsed.subject)
         window = timedelta(days=self.settings.subject_thread_window_days)
         stored_parts: dict[str, tuple[list[AttachmentRef], Body]] = {}
@@ -126,14 +127,17 @@ class Ingestor:
                 )
                 checkpoint("ingest.after_parts_stored")
             attachments, body = stored_parts[key]
+            # A different message reusing a Message-ID (a resent edit) joins its namesake's
+            # conversation, but only that same customer's: a broken mailer that numbers every mail
+            # <1234@localhost> must not show one customer's mail in another's conversation.
+            namesake = reused and self._is_contacts_message(parsed.message_id, mailbox, contact_email)
             match = find_thread(
                 mailbox=mailbox,
-                # A different message reusing a Message-ID joins the conversation of its namesake.
-                in_reply_to=[parsed.message_id, *parsed.in_reply_to] if reused else parsed.in_reply_to,
+                in_reply_to=[parsed.message_id, *parsed.in_reply_to] if namesake else parsed.in_reply_to,
                 references=parsed.references,
                 token=recipient.token,
                 subject_norm=subject_norm,
-                contact_email=customer_of(parsed, envelope).email,
+                contact_email=contact_email,
                 received_at=parse_iso(envelope.received_at),
                 window=window,
                 lookup=self.repository,
@@ -174,6 +178,14 @@ class Ingestor:
                 flags=tuple(plan.message.flags),
             )
         raise RuntimeError(f"could not commit message {parsed.message_id!r} to {mailbox} after retries")
+
+    def _is_contacts_message(self, message_id: str, mailbox: str, contact_email: str) -> bool:
+        """Whether the conversation that already holds ``message_id`` in ``mailbox`` is this
+        contact's (the same customer resending), as opposed to someone else's."""
+        key = message_id.lower()
+        conversation_id = self.repository.conversation_ids_by_message_id([key], mailbox).get(key)
+        conversation = self.repository.conversation(conversation_id) if conversation_id else None
+        return conversation is not None and conversation.contact_email.lower() == contact_email.lower()
 
     def _identity(self, message_id: str, fingerprint: str, mailbox: str) -> str | None:
         """The dedupe identity to store this message under, or None when it is already stored.

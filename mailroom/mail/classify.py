@@ -34,7 +34,10 @@ _AUTO_REPLY_SUBJECT = re.compile(
     r"|abwesenheit|automatische antwort|r[ée]ponse automatique|absence du bureau"
     r"|respuesta autom[áa]tica|fuera de la oficina|risposta automatica|fuori ufficio"
     r"|automatisch antwoord|afwezig|resposta autom[áa]tica|autosvar|automaattinen vastaus"
-    r"|odpowied[źz] automatyczna|自动回复|自動回覆|自動応答)",
+    r"|odpowied[źz] automatyczna|自动回复|自動回覆|自動応答)"
+    # Lotus Notes / HCL Domino put the person first: "Dana Scully is out of the office."
+    r"|^[^:?]{1,120}\b(?:is out of the office|ist au[ßs]+er haus|est absent\(e\)? du bureau)"
+    r"(?:\s*\([^()]{0,80}\))?\s*\.?\s*$",
     re.IGNORECASE,
 )
 # A report from a mail server: only trusted together with a mailer-daemon or postmaster sender.

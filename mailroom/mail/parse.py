@@ -36,6 +36,7 @@ from mailroom.mail.classify import classify
 from mailroom.mail.html import html_to_text
 from mailroom.mail.model import Address, MessageFlag, ParsedAttachment, ParsedMessage
 from mailroom.mail.references import capped_references
+from mailroom.mail.trace import is_trace_header
 
 _MAX_HEADER_VALUE = 8192  # characters kept of a decoded header value
 _MAX_RAW_HEADER = 65536  # characters of a raw header value that are decoded at all
@@ -100,7 +101,7 @@ def _parse(raw: bytes, *, max_parts: int, max_depth: int, read_enclosed: bool = 
     body = _read_bodies(data, parts, notes, read_enclosed=read_enclosed)
     message_id = _first_id(headers.raw("message-id"))
     if message_id is None:
-        message_id = synthesized_message_id(raw)
+        message_id = _synthesized_for(parts[0], data)
         notes.flags.add(MessageFlag.MESSAGE_ID_SYNTHESIZED)
     date = _parse_date(headers.first("date"))
     if date is None:
@@ -128,6 +129,17 @@ def _parse(raw: bytes, *, max_parts: int, max_depth: int, read_enclosed: bool = 
         flags=notes.flags,
         defects=notes.defects,
     )
+
+
+def _synthesized_for(top: _Part, data: bytes) -> str:
+    """The stand-in Message-ID of a readable message: its headers but the trace headers, and its
+    body. A relay's retry adds a Received line, and must still be the same message (a duplicate)."""
+    headers = b"".join(
+        f"{name}:{value}\n".encode("utf-8", "surrogateescape")
+        for name, value in top.msg.raw_items()
+        if not is_trace_header(name)
+    )
+    return synthesized_message_id(headers + b"\n" + data[top.body_start :])
 
 
 def _salvage(raw: bytes, exc: Exception) -> ParsedMessage:

@@ -371,7 +371,8 @@ def acknowledgement(message: StoredMessage, conversation: Conversation, mailbox:
 
 def sweep_queues(router: Router, *, per_mailbox: int = 50, at: datetime | None = None) -> int:
     """Assign waiting conversations of automatic teams (run on a schedule, and after availability
-    changes): nobody was available when they arrived, someone may be now. Oldest first.
+    changes): nobody was available when they arrived, someone may be now. Oldest first. Only
+    conversations where a person waits: machine mail is left for people to look at.
 
     First, snoozed conversations whose time has come (as of ``at``, default now) are opened again,
     so an unassigned one is queued in the same sweep; then conversations whose first response is
@@ -409,6 +410,11 @@ def sweep_queues(router: Router, *, per_mailbox: int = 50, at: datetime | None =
             conversation = router.conversations.conversation(str(item["id"]))
             if conversation is None or not in_queue(conversation):
                 continue  # taken since the index was read
+            if conversation.waiting_since is None:
+                # Nobody waits: machine mail (a bounce, a newsletter, an out-of-office) that routing
+                # rightly left unassigned. It stays in the Unassigned view for a person to look at;
+                # handing it out would spend an agent's capacity on no one.
+                continue
             outcome = router.assign_from_queue(conversation, team)
             assigned += 1 if outcome.assignee else 0
     if assigned:

@@ -398,6 +398,23 @@ def test_concurrent_replies_to_one_conversation_are_all_counted(deliver: Deliver
     assert entities(items, "conversation")[0]["version"] == 7
 
 
+def test_a_message_id_reused_by_another_customer_never_joins_their_conversation(
+    deliver: Deliver, table: Table
+) -> None:
+    """A broken mailer numbers every mail <1234@localhost>: a second customer's mail with the same
+    id is kept (flagged), but in a conversation of its own, never in the first customer's."""
+    ann = deliver(make_mail(body="ann's order", message_id="<1234@localhost>", sender="ann@example.com"))
+    ben = deliver(make_mail(body="ben's invoice", message_id="<1234@localhost>", sender="ben@example.org"))
+    [first], [second] = ann.outcomes, ben.outcomes
+    assert second["stored"] is True
+    assert "message_id_reused" in second["flags"]
+    assert second["conversation_id"] != first["conversation_id"]
+    texts = [
+        m["text"].strip() for m in entities(conversation_items(table, first["conversation_id"]), "message")
+    ]
+    assert texts == ["ann's order"]
+
+
 def test_invalid_event_is_refused_with_a_clear_error(deliver: Deliver) -> None:
     from pydantic import ValidationError
 

@@ -287,6 +287,31 @@ def test_the_sweep_finds_the_queue_behind_many_assigned_conversations(
     assert conversation(table, waiting["conversation_id"]).assignee == "a1@acme.test"
 
 
+def test_the_sweep_leaves_machine_mail_for_people_and_assigns_whoever_waits(
+    deliver: Deliver, table: Table, poller: StreamPoller, env: Path
+) -> None:
+    """Routing leaves a bounce, a newsletter and an out-of-office unassigned; the sweep must not hand
+    them out either (it would spend agents' capacity on no one), while a person's mail is assigned."""
+    machine_mail = [
+        {"List-Unsubscribe": "<mailto:u@news.example.com>", "Precedence": "bulk"},
+        {"Auto-Submitted": "auto-replied"},
+        {"X-Failed-Recipients": "gone@example.com"},
+    ]
+    machines = [
+        deliver(
+            make_mail(subject=f"Machine {n}", message_id=f"<m{n}@x.test>", sender=f"bot{n}@x.test", headers=h)
+        ).outcomes[0]["conversation_id"]
+        for n, h in enumerate(machine_mail)
+    ]
+    person = deliver(make_mail(subject="Help", message_id="<p@x.test>")).outcomes[0]["conversation_id"]
+    route_all(poller)
+    assert conversation(table, person).assignee is not None
+    assert [conversation(table, c).assignee for c in machines] == [None, None, None]
+
+    assert sweep_queues(routing_wiring.router()) == 0
+    assert [conversation(table, c).assignee for c in machines] == [None, None, None]
+
+
 def test_auto_reply_once_per_sender_never_to_automatic_mail(
     deliver: Deliver, table: Table, poller: StreamPoller, env: Path
 ) -> None:

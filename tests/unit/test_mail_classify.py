@@ -48,13 +48,25 @@ def test_header_rules(headers: list[tuple[str, str]], expected: set[MessageFlag]
         "Réponse automatique : absent",
         "Respuesta automática: vacaciones",
         "自动回复: 你好",
+        "Dana Scully is out of the office.",  # Lotus Notes / HCL Domino
+        "Dana Scully/Acme is out of the office (returning 12/01/2026).",
+        "Dana Scully ist außer Haus.",
     ],
 )
 def test_out_of_office_subjects(subject: str) -> None:
     assert classify([("Subject", subject)]) == {AUTO}
 
 
-@pytest.mark.parametrize("subject", ["Re: out of office policy", "About the automatic reply feature", ""])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: out of office policy",
+        "About the automatic reply feature",
+        "Who is out of the office?",
+        "Re: Is Dana out of the office today",
+        "",
+    ],
+)
 def test_people_talking_about_auto_replies_are_not_auto_replies(subject: str) -> None:
     assert classify([("Subject", subject)]) == set()
 
