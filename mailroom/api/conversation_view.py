@@ -21,11 +21,12 @@ from mailroom.domain.conversation import Conversation
 from mailroom.domain.event import EventType
 from mailroom.ids import random_id
 from mailroom.inbox.contacts import contact_conversations, get_contact
-from mailroom.inbox.directory import get_mailbox, list_users
+from mailroom.inbox.directory import get_mailbox, list_mailboxes_cached, list_users
 from mailroom.inbox.thread import Thread, load_thread
 from mailroom.mail.model import Address
 from mailroom.mail.quoting import SplitText, has_remote_images, split_quoted_text
-from mailroom.replies.model import NoRecipientError, ReplyResult, default_recipients, reply_target
+from mailroom.replies.model import NoRecipientError, ReplyResult, default_cc, default_recipients, reply_target
+from mailroom.settings import get_settings
 from mailroom.table import keys, schema
 from mailroom.table.client import Condition
 
@@ -85,6 +86,13 @@ def recipients_of(thread: Thread) -> list[Address]:
         return []
 
 
+def cc_of(thread: Thread, to: list[Address]) -> list[Address]:
+    """The composer's Cc as "reply all" fills it (the agent may change it)."""
+    mailboxes = list_mailboxes_cached(wiring.table(), get_settings().directory_cache_seconds)
+    own = [str(entry.get("address", "")) for entry in mailboxes]
+    return default_cc(thread.conversation, reply_target(reversed(thread.messages)), to, own)
+
+
 def earlier_conversations(principal: Principal, conversation: Conversation) -> list[Conversation]:
     return [
         other
@@ -118,6 +126,7 @@ class ConversationView:
     can_act: bool
     can_send: bool
     recipients: list[Address]
+    cc: list[Address]
     contact: Contact | None
     earlier: list[Conversation]
     teams: list[Any]
@@ -151,13 +160,15 @@ def load_view(principal: Principal, conversation_id: str) -> ConversationView | 
     mailbox = get_mailbox(wiring.table(), conversation.mailbox) or {}
     deliveries = {r.message_key: r for r in wiring.replies().replies_of(conversation.id)} if bodies else {}
     team = mailbox.get("team")
+    recipients = recipients_of(thread)
     return ConversationView(
         thread=thread,
         entries=timeline(thread, deliveries),
         bodies=bodies,
         can_act=acting,
         can_send=policy.can_send(principal, conversation.mailbox) is not None,
-        recipients=recipients_of(thread),
+        recipients=recipients,
+        cc=cc_of(thread, recipients) if bodies else [],
         contact=get_contact(wiring.table(), conversation.contact_email),
         earlier=earlier_conversations(principal, conversation),
         teams=AssignmentStore(wiring.table()).list_teams() if acting else [],

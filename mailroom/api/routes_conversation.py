@@ -70,7 +70,8 @@ def _fragment(template: str, view: ConversationView, status_code: int = 200, **c
         holder=holder,
         heartbeat=HEARTBEAT_SECONDS,
         delivery_labels=DELIVERY_LABELS,
-        composer=context.pop("composer", None) or Composer(seen_version=view.conversation.version),
+        composer=context.pop("composer", None)
+        or Composer(seen_version=view.conversation.version, cc=", ".join(a.email for a in view.cc)),
         **context,
     )
 

@@ -6,7 +6,9 @@ that reaches the end of the message (interleaved answers between quotes are left
 them would hide what the customer wrote).
 
 HTML (already sanitized): every outermost ``<blockquote>`` is wrapped in ``<details>``, which
-needs no script, so it works inside the sandboxed mail frame.
+needs no script, so it works inside the sandboxed mail frame. Outlook quotes without a blockquote:
+its reply header (bold "From:" then "Sent:", after a rule) starts the history, which runs to the
+end of the document, so everything from that header on is folded.
 """
 
 from __future__ import annotations
@@ -99,8 +101,51 @@ class _BlockquoteSpans(OffsetParser):
                 self.spans.append((self.start, self.char_offset()))
 
 
+# Outlook's reply header as the sanitizer leaves it: <b>From:</b> (or in a <span>) ... <b>Sent:</b>.
+_BOLD_LABEL = r"<b>\s*(?:<span[^>]*>\s*)?"
+_OUTLOOK_HEADER = re.compile(_BOLD_LABEL + r"(?:From|Von|De|Van|Da)\s*:", re.IGNORECASE)
+_OUTLOOK_SENT_LABEL = re.compile(
+    _BOLD_LABEL + r"(?:Sent|Gesendet|Envoyé|Date|Verzonden|Enviado|Inviato)\s*:", re.IGNORECASE
+)
+_OUTLOOK_SUBJECT_LABEL = re.compile(
+    _BOLD_LABEL + r"(?:Subject|Betreff|Objet|Onderwerp|Asunto|Oggetto|Assunto)\s*:", re.IGNORECASE
+)
+_HEADER_SPAN = 1500  # characters from "From:" within which "Sent:" and "Subject:" must follow
+_MAX_HEADER_CANDIDATES = 20
+_BLOCK_START = re.compile(r"<(?:div|p|hr|table)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _outlook_history_start(html: str) -> int | None:
+    """Where Outlook's quoted history begins: the block (or the rule just above it) holding its
+    reply header. None when there is none, or when nothing the sender wrote precedes it."""
+    for count, header in enumerate(_OUTLOOK_HEADER.finditer(html)):
+        if count >= _MAX_HEADER_CANDIDATES:
+            return None
+        window = (header.end(), header.end() + _HEADER_SPAN)
+        if not (_OUTLOOK_SENT_LABEL.search(html, *window) and _OUTLOOK_SUBJECT_LABEL.search(html, *window)):
+            continue
+        start = header.start()
+        blocks = [block.start() for block in _BLOCK_START.finditer(html, max(0, start - 2000), start)]
+        # Step back over the block starts (the rule, Outlook's bordered div) that only open it.
+        while blocks and not _TAG.sub("", html[blocks[-1] : start]).strip():
+            start = blocks.pop()
+        written = _TAG.sub("", html[:start]).replace("&nbsp;", " ")
+        return start if written.strip() else None
+    return None
+
+
 def fold_quoted_html(html: str, summary: str = "Show quoted text") -> str:
-    """Wrap each outermost ``<blockquote>…</blockquote>`` in ``<details>`` (closed)."""
+    """Wrap each outermost ``<blockquote>…</blockquote>`` in ``<details>`` (closed), and Outlook's
+    quoted history from its reply header to the end."""
+    history = _outlook_history_start(html)
+    if history is not None:
+        head = _fold_blockquotes(html[:history], summary)
+        return f'{head}<details class="quoted"><summary>{summary}</summary>{html[history:]}</details>'
+    return _fold_blockquotes(html, summary)
+
+
+def _fold_blockquotes(html: str, summary: str) -> str:
     parser = _BlockquoteSpans(html)
     parser.feed(html)
     parser.close()

@@ -428,6 +428,33 @@ def default_recipients(conv: Conversation, target: StoredMessage | None) -> list
     raise NoRecipientError(f"conversation {conv.id} has no customer address to reply to{why}")
 
 
+MAX_DEFAULT_CC = 20
+
+
+def default_cc(
+    conv: Conversation, target: StoredMessage | None, to: Sequence[Address], own_mailboxes: Iterable[str]
+) -> list[Address]:
+    """Whom "reply all" copies: everyone else the answered message went to (its To and Cc) and the
+    conversation's customer when someone else wrote, but never a recipient already in ``to``, nor
+    one of our own mailboxes (with or without a ``+token``: that would make a loop), nor an address
+    mail cannot be sent to. The composer offers it; the agent may change it."""
+    own = {mailbox.lower() for mailbox in own_mailboxes} | {conv.mailbox.lower()}
+    taken = {address.email.lower() for address in to}
+    candidates = [*(target.to if target else []), *(target.cc if target else [])]
+    candidates.append(Address(email=conv.contact_email, name=conv.contact_name))
+    cc: list[Address] = []
+    for address in candidates:
+        email = address.email.strip()
+        recipient = parse_recipient(email)
+        if email.lower() in taken or recipient is None or recipient.mailbox in own:
+            continue
+        if not is_plausible_email(email) or unsendable(email) is not None:
+            continue
+        taken.add(email.lower())
+        cc.append(Address(email=email, name=clean_header_text(address.name)))
+    return cc[:MAX_DEFAULT_CC]
+
+
 def recipients(
     request: ReplyRequest, conv: Conversation, target: StoredMessage | None
 ) -> tuple[list[Address], list[Address]]:

@@ -1454,3 +1454,38 @@ def test_reply_from_the_agent_page_to_an_idn_customer(deliver: Deliver, api: Api
     [eml] = outbox()
     sent = message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert [a.addr_spec for a in sent["To"].addresses] == ["jose@xn--exmple-cua.com"]
+
+
+@pytest.mark.usefixtures("agent")
+def test_a_colleague_answering_all_is_answered_with_the_customer_copied(deliver: Deliver, api: Api) -> None:
+    """Alice writes; her colleague Fox answers all (to Alice, support@ copied). The composer offers
+    reply-all: To Fox, Cc Alice, and the reply goes out so."""
+    from urllib.parse import urlencode
+
+    first = land(
+        deliver, api, simple("From: Alice <alice@example.com>", "Subject: Order 7", "Message-ID: <o7@x.test>")
+    )
+    fox = simple(
+        "From: Fox <fox@example.com>",
+        "To: Alice <alice@example.com>",
+        "Cc: Acme Support <support@acme.test>",
+        "Subject: Re: Order 7",
+        "Message-ID: <o7-fox@x.test>",
+        "In-Reply-To: <o7@x.test>",
+    )
+    landed = land(deliver, api, fox)
+    assert landed.conv == first.conv
+    assert 'name="cc" value="alice@example.com"' in landed.page
+    form = {"idempotency_key": "reply-all-0001", "seen_version": landed.detail["version"], "text": "Done."}
+    form["cc"] = "alice@example.com"
+    status, _, page = api(
+        "POST",
+        f"/conversations/{landed.conv}/reply",
+        body=urlencode(form),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 200, page
+    [eml] = outbox()
+    sent = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert [a.addr_spec for a in sent["To"].addresses] == ["fox@example.com"]
+    assert [a.addr_spec for a in sent["Cc"].addresses] == ["alice@example.com"]

@@ -93,3 +93,42 @@ def test_svg_and_unknown_references_load_nothing() -> None:
 def test_text_that_looks_like_a_cid_source_is_left_alone(html: str) -> None:
     """The XSS corpus found that a regex rewrite let a title attribute break out into handlers."""
     assert embed_inline_images(html, _load) == html
+
+
+OUTLOOK_WEB = (
+    '<div dir="ltr">Thanks, that fixed it!</div><hr style="width:98%"><div dir="ltr"><font>'
+    "<b>From:</b> Acme Support &lt;support@acme.test&gt;<br><b>Sent:</b> Monday, November 16, 2026"
+    "<br><b>To:</b> Dana<br><b>Subject:</b> Re: Printer</font></div><div>Please unplug it.</div>"
+)
+OUTLOOK_DESKTOP = (
+    '<div><p>Danke!</p><div><div style="border-top:solid #E1E1E1 1.0pt"><p><b><span lang="de">Von:'
+    "</span></b><span> Acme Support<br><b>Gesendet:</b> Montag<br><b>An:</b> Dana<br><b>Betreff:</b>"
+    " AW: Drucker</span></p></div></div><p>Bitte ausstecken.</p></div>"
+)
+
+
+@pytest.mark.parametrize(
+    ("html", "written", "history_from"),
+    [(OUTLOOK_WEB, "Thanks, that fixed it!", "<hr"), (OUTLOOK_DESKTOP, "Danke!", '<div><div style="border')],
+)
+def test_outlook_history_without_a_blockquote_folds_from_its_reply_header(
+    html: str, written: str, history_from: str
+) -> None:
+    folded = fold_quoted_html(html)
+    head, _, history = folded.partition('<details class="quoted"><summary>Show quoted text</summary>')
+    assert written in head
+    assert "unplug" not in head
+    assert "ausstecken" not in head
+    assert history.startswith(history_from)
+    assert history.endswith("</details>")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<div><b>From:</b> x<br><b>Sent:</b> y<br><b>Subject:</b> z</div><div>old</div>",  # only history
+        "<p>Order</p><p><b>From:</b> Berlin <b>Date:</b> Monday</p><p>Items: 3</p>",  # no Subject label
+    ],
+)
+def test_no_outlook_fold_without_both_a_written_part_and_a_whole_header(html: str) -> None:
+    assert fold_quoted_html(html) == html

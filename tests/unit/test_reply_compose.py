@@ -36,6 +36,7 @@ from mailroom.replies.model import (
     ReplyRequest,
     ReplyStatus,
     check_header_inputs,
+    default_cc,
     default_recipients,
     describe_changes,
     effective_status,
@@ -545,3 +546,24 @@ def test_a_recipient_ses_cannot_send_to_is_refused_with_the_reason() -> None:
     conv = conversation(contact_email="josé@example.com")
     with pytest.raises(NoRecipientError, match="not ASCII"):
         default_recipients(conv, inbound(from_=Address(email="josé@example.com")))
+
+
+def test_reply_all_copies_the_others_but_never_ourselves_or_the_one_answered() -> None:
+    """Fox (the customer's colleague) answered Alice's conversation, to Alice with support@ and sales@
+    copied: the reply goes to Fox and offers Alice and Gus in Cc, never one of our mailboxes."""
+    fox = Address(email="fox@example.com", name="Fox")
+    target = inbound(
+        from_=fox,
+        to=[Address(email="alice@example.com", name="Alice"), Address(email="Support+cabc123@acme.test")],
+        cc=[Address(email="sales@acme.test"), Address(email="gus@example.com", name="Gus\r\nX"), fox],
+    )
+    conv = conversation()
+    to = default_recipients(conv, target)
+    assert to == [fox]
+    cc = default_cc(conv, target, to, own_mailboxes=["sales@acme.test"])
+    assert cc == [
+        Address(email="alice@example.com", name="Alice"),
+        Address(email="gus@example.com", name="Gus X"),
+    ]
+    # The customer answering alone: nobody else to copy.
+    assert default_cc(conv, inbound(), default_recipients(conv, inbound()), own_mailboxes=[]) == []
