@@ -131,9 +131,11 @@ class Ingestor:
             # conversation, but only that same customer's: a broken mailer that numbers every mail
             # <1234@localhost> must not show one customer's mail in another's conversation.
             namesake = reused and self._is_contacts_message(parsed.message_id, mailbox, contact_email)
+            # A bounce of our reply names the reply only in its returned headers.
+            bounced = [parsed.bounced_message_id] if parsed.bounced_message_id else []
             match = find_thread(
                 mailbox=mailbox,
-                in_reply_to=[parsed.message_id, *parsed.in_reply_to] if namesake else parsed.in_reply_to,
+                in_reply_to=[*([parsed.message_id] if namesake else []), *parsed.in_reply_to, *bounced],
                 references=parsed.references,
                 token=recipient.token,
                 subject_norm=subject_norm,

@@ -52,6 +52,9 @@ class ParsedMessage(BaseModel):
     message_id: str  # without angle brackets; synthesized from the raw bytes when missing
     in_reply_to: list[str] = Field(default_factory=list)  # Message-IDs, without angle brackets
     references: list[str] = Field(default_factory=list)
+    # A bounce's returned message (its text/rfc822-headers or message/rfc822 part): the Message-ID
+    # of the mail that bounced, so the bounce joins that mail's conversation (None otherwise).
+    bounced_message_id: str | None = None
     subject: str = ""
     date: datetime | None = None  # timezone-aware; None when missing or garbage
     from_: Address | None = Field(default=None, alias="from")

@@ -111,8 +111,10 @@ def _parse(raw: bytes, *, max_parts: int, max_depth: int, read_enclosed: bool = 
         content_types=[part.ctype for part in parts],
         report_types=_report_types(parts),
     )
+    bounced = _bounced_message_id(data, parts) if MessageFlag.BOUNCE in notes.flags else None
     return ParsedMessage(
         message_id=message_id,
+        bounced_message_id=bounced,
         in_reply_to=_message_ids(headers.raw("in-reply-to")),
         references=_message_ids(headers.raw("references")),
         subject=headers.first("subject") or "",
@@ -813,6 +815,29 @@ def _param_fallback(value: str, name: str) -> str | None:
     pattern = rf"""(?:^|;)\s*{re.escape(name)}\*?\s*=\s*(?:"([^"]*)"|([^;\s]*))"""
     match = re.search(pattern, value, re.IGNORECASE)
     return decode_words(_text(match[1] if match[1] is not None else match[2])) if match else None
+
+
+# Where a bounce returns the mail that bounced: its headers, or all of it.
+_RETURNED_PARTS = frozenset(
+    {
+        "text/rfc822-headers",
+        "message/rfc822-headers",
+        "message/global-headers",
+        "message/rfc822",
+        "message/global",
+    }
+)
+
+
+def _bounced_message_id(data: bytes, parts: list[_Part]) -> str | None:
+    """The Message-ID in a bounce's returned headers (RFC 3462/6522), if it has any."""
+    for part in parts[1:]:
+        if part.ctype in _RETURNED_PARTS:
+            returned, _ = _read_headers(data, part.body_start, part.end, _Notes())
+            found = _first_id([str(value) for value in returned.get_all("message-id", [])])
+            if found is not None:
+                return found
+    return None
 
 
 def _report_types(parts: list[_Part]) -> list[str]:

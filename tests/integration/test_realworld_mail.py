@@ -1489,3 +1489,48 @@ def test_a_colleague_answering_all_is_answered_with_the_customer_copied(deliver:
     sent = message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert [a.addr_spec for a in sent["To"].addresses] == ["fox@example.com"]
     assert [a.addr_spec for a in sent["Cc"].addresses] == ["alice@example.com"]
+
+
+def postfix_bounce(returned_message_id: str, *, message_id: str) -> bytes:
+    """A Postfix non-delivery report: no In-Reply-To or References; the mail that bounced is named
+    only in the returned headers (text/rfc822-headers)."""
+    return mail(
+        "From: MAILER-DAEMON@mx.example.com (Mail Delivery System)",
+        "To: support@acme.test",
+        "Subject: Undelivered Mail Returned to Sender",
+        f"Message-ID: <{message_id}>",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="NDR"',
+        body=multipart(
+            "NDR",
+            (
+                ["Content-Type: text/plain"],
+                b"I'm sorry to have to inform you that your message could not be delivered.",
+            ),
+            (
+                ["Content-Type: message/delivery-status"],
+                b"Reporting-MTA: dns; mx.example.com\r\n\r\nFinal-Recipient: rfc822; gone@example.com\r\nAction: failed\r\nStatus: 5.1.1",
+            ),
+            (
+                ["Content-Type: text/rfc822-headers"],
+                f"From: Acme Support <support@acme.test>\r\nSubject: Re: Order\r\nMessage-ID: <{returned_message_id}>\r\n".encode(),
+            ),
+        ),
+    )
+
+
+@pytest.mark.usefixtures("agent")
+def test_a_bounce_of_our_reply_joins_its_conversation(deliver: Deliver, api: Api) -> None:
+    first = land(
+        deliver, api, simple("From: Gone <gone@example.com>", "Subject: Order", "Message-ID: <ord@x.test>")
+    )
+    status, result = send_reply(api, first.conv)
+    assert status in {200, 201}, result
+    [eml] = outbox()
+    ours = str(message_from_bytes(eml.read_bytes(), policy=policy.default)["Message-ID"]).strip("<>")
+
+    bounce = land(deliver, api, postfix_bounce(ours, message_id="ndr1@mx.example.com"))
+    assert bounce.conv == first.conv
+    assert "bounce" in bounce.message["flags"]
+    # A bounce of mail that is not ours stays on its own.
+    stray = land(deliver, api, postfix_bounce("someone-else@example.org", message_id="ndr2@mx.example.com"))
+    assert stray.conv != first.conv

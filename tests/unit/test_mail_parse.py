@@ -982,3 +982,25 @@ def test_a_mail_that_is_only_a_forwarded_message_shows_its_text() -> None:
     )
     [enclosed] = parsed.attachments
     assert enclosed.data == inner
+
+
+def test_a_bounce_names_the_mail_that_bounced_and_a_forward_does_not() -> None:
+    returned = b"From: support@acme.test\r\nMessage-ID: <ours-1@acme.test>\r\nSubject: Re: x\r\n"
+    report = (
+        b"--R\r\nContent-Type: text/plain\r\n\r\nCould not deliver.\r\n"
+        b"--R\r\nContent-Type: message/delivery-status\r\n\r\nStatus: 5.1.1\r\n"
+        b"--R\r\nContent-Type: text/rfc822-headers\r\n\r\n" + returned + b"--R--\r\n"
+    )
+    bounce = parse_message(
+        mail(
+            "From: MAILER-DAEMON@mx.example.com",
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="R"',
+            body=report,
+        )
+    )
+    assert MessageFlag.BOUNCE in bounce.flags
+    assert bounce.bounced_message_id == "ours-1@acme.test"
+    forward = parse_message(
+        mail("From: a@example.com", "Content-Type: message/rfc822", body=returned + b"\r\nhi")
+    )
+    assert forward.bounced_message_id is None
