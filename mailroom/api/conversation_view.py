@@ -9,6 +9,7 @@ users for the pickers (two small directory queries), canned responses (one query
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from mailroom.api import wiring
@@ -126,7 +127,6 @@ class ConversationView:
     can_act: bool
     can_send: bool
     recipients: list[Address]
-    cc: list[Address]
     contact: Contact | None
     earlier: list[Conversation]
     teams: list[Any]
@@ -137,6 +137,11 @@ class ConversationView:
     @property
     def conversation(self) -> Conversation:
         return self.thread.conversation
+
+    @cached_property
+    def cc(self) -> list[Address]:
+        """The composer's Cc as "reply all" fills it; read only when a fresh composer is shown."""
+        return cc_of(self.thread, self.recipients) if self.bodies else []
 
     @property
     def merge_candidates(self) -> list[Conversation]:
@@ -160,15 +165,13 @@ def load_view(principal: Principal, conversation_id: str) -> ConversationView | 
     mailbox = get_mailbox(wiring.table(), conversation.mailbox) or {}
     deliveries = {r.message_key: r for r in wiring.replies().replies_of(conversation.id)} if bodies else {}
     team = mailbox.get("team")
-    recipients = recipients_of(thread)
     return ConversationView(
         thread=thread,
         entries=timeline(thread, deliveries),
         bodies=bodies,
         can_act=acting,
         can_send=policy.can_send(principal, conversation.mailbox) is not None,
-        recipients=recipients,
-        cc=cc_of(thread, recipients) if bodies else [],
+        recipients=recipients_of(thread),
         contact=get_contact(wiring.table(), conversation.contact_email),
         earlier=earlier_conversations(principal, conversation),
         teams=AssignmentStore(wiring.table()).list_teams() if acting else [],

@@ -70,9 +70,15 @@ def _fragment(template: str, view: ConversationView, status_code: int = 200, **c
         holder=holder,
         heartbeat=HEARTBEAT_SECONDS,
         delivery_labels=DELIVERY_LABELS,
-        composer=context.pop("composer", None)
-        or Composer(seen_version=view.conversation.version, cc=", ".join(a.email for a in view.cc)),
+        composer=context.pop("composer", None) or Composer(seen_version=view.conversation.version),
         **context,
+    )
+
+
+def _fresh_composer(view: ConversationView, result: ReplyResult | None = None) -> Composer:
+    """An empty reply form, its Cc filled as "reply all" does."""
+    return Composer(
+        seen_version=view.conversation.version, cc=", ".join(a.email for a in view.cc), result=result
     )
 
 
@@ -96,7 +102,7 @@ def conversation_page(conversation_id: str) -> Response[str]:
     view = _view_or_404(conversation_id)
     if isinstance(view, Response):
         return view
-    return _fragment("conversation.html", view)
+    return _fragment("conversation.html", view, composer=_fresh_composer(view))
 
 
 @router.get("/next", include_in_schema=False)
@@ -232,7 +238,7 @@ def reply_part(conversation_id: str) -> Response[str]:
         headers = _changed()
         if result.status in {ReplyStatus.SENT, ReplyStatus.SENDING}:
             view = load_view(principal, conversation_id) or view
-            composer = Composer(seen_version=view.conversation.version, result=result)
+            composer = _fresh_composer(view, result=result)
         else:  # in doubt or refused by the provider: keep the draft and the key
             composer.result = result
     response = _fragment("_composer.html", view, status, composer=composer)

@@ -890,6 +890,7 @@ class _Bodies:
     texts: list[str] = field(default_factory=list)
     htmls: list[str] = field(default_factory=list)
     fallback: str = ""
+    forwarded: bytes | None = None  # an enclosed message standing in for the fallback text
     attachments: list[ParsedAttachment] = field(default_factory=list)
     flags: set[MessageFlag] = field(default_factory=set)
     text: str = ""
@@ -919,10 +920,11 @@ def _read_bodies(data: bytes, parts: list[_Part], notes: _Notes, *, read_enclose
             target = bodies.texts if part.ctype == "text/plain" else bodies.htmls
             target.append(_part_text(part, payload, notes))
             continue
-        if not bodies.fallback and _is_fallback_text(part):
+        undecided = not bodies.fallback and bodies.forwarded is None
+        if undecided and _is_fallback_text(part):
             bodies.fallback = _part_text(part, payload, notes)
-        elif not bodies.fallback and read_enclosed and part.ctype in _ENCLOSED:
-            bodies.fallback = _forwarded_text(payload)
+        elif undecided and read_enclosed and part.ctype in _ENCLOSED:
+            bodies.forwarded = payload  # read only if the mail turns out to have no body
         bodies.attachments.append(_attachment(part, payload, len(bodies.attachments) + 1))
     _finish_bodies(bodies)
     return bodies
@@ -934,7 +936,12 @@ def _finish_bodies(bodies: _Bodies) -> None:
     if not text.strip() and bodies.html is not None:
         text = html_to_text(bodies.html)
         bodies.flags.add(MessageFlag.HTML_ONLY)
-    bodies.text = text if text.strip() or bodies.html is not None else bodies.fallback
+    if text.strip() or bodies.html is not None:
+        bodies.text = text
+    elif bodies.forwarded is not None:
+        bodies.text = _forwarded_text(bodies.forwarded)
+    else:
+        bodies.text = bodies.fallback
 
 
 def _is_body(part: _Part, *, single: bool) -> bool:

@@ -438,20 +438,19 @@ def default_cc(
     conversation's customer when someone else wrote, but never a recipient already in ``to``, nor
     one of our own mailboxes (with or without a ``+token``: that would make a loop), nor an address
     mail cannot be sent to. The composer offers it; the agent may change it."""
-    own = {mailbox.lower() for mailbox in own_mailboxes} | {conv.mailbox.lower()}
+    others = {mailbox.lower() for mailbox in own_mailboxes}
     taken = {address.email.lower() for address in to}
     candidates = [*(target.to if target else []), *(target.cc if target else [])]
     candidates.append(Address(email=conv.contact_email, name=conv.contact_name))
     cc: list[Address] = []
-    for address in candidates:
-        email = address.email.strip()
-        recipient = parse_recipient(email)
-        if email.lower() in taken or recipient is None or recipient.mailbox in own:
+    for candidate in candidates:
+        address = _usable(candidate, conv.mailbox, refused=[])  # plausible, sendable, not this mailbox
+        recipient = parse_recipient(address.email) if address else None
+        if address is None or recipient is None or recipient.mailbox in others:
             continue
-        if not is_plausible_email(email) or unsendable(email) is not None:
-            continue
-        taken.add(email.lower())
-        cc.append(Address(email=email, name=clean_header_text(address.name)))
+        if address.email.lower() not in taken:
+            taken.add(address.email.lower())
+            cc.append(address)
     return cc[:MAX_DEFAULT_CC]
 
 
